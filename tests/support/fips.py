@@ -1,0 +1,47 @@
+"""Generate a FIPS-mode OpenSSL configuration the way a device does at install time.
+
+`openssl fipsinstall` runs the FIPS provider's self-tests and writes
+fipsmodule.cnf (the module's integrity MAC and self-test state) for *this*
+machine; openssl.cnf then activates the FIPS and base providers only and makes
+`fips=yes` the default property query, so nothing non-approved can be fetched.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.targets import Target
+
+OPENSSL_CNF = """\
+config_diagnostics = 1
+openssl_conf = openssl_init
+
+.include {fipsmodule}
+
+[openssl_init]
+providers = provider_sect
+alg_section = algorithm_sect
+
+[provider_sect]
+fips = fips_sect
+base = base_sect
+
+[base_sect]
+activate = 1
+
+[algorithm_sect]
+default_properties = fips=yes
+"""
+
+
+def fipsinstall(target: Target, workdir: Path) -> dict[str, str]:
+    """Run fipsinstall for target in workdir; return the environment that selects FIPS mode."""
+    root = target.openssl_root
+    modules = root / "lib" / "ossl-modules"
+    fipsmodule = workdir / "fipsmodule.cnf"
+    r = target.run(root / "bin" / "openssl", "fipsinstall", "-module", modules / "fips.so", "-out", fipsmodule,
+                   check=False)
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 0 and "INSTALL PASSED" in out, f"fipsinstall failed for {target.arch}:\n{out}"
+    cnf = workdir / "openssl.cnf"
+    cnf.write_text(OPENSSL_CNF.format(fipsmodule=fipsmodule))
+    return target.env(OPENSSL_CONF=str(cnf), OPENSSL_MODULES=str(modules))

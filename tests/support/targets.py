@@ -1,0 +1,59 @@
+"""Where each architecture's build lives and how to run its programs here.
+
+aarch64 programs run under qemu-user: through binfmt_misc when it is registered,
+otherwise by calling qemu-aarch64-static explicitly. Either way QEMU finds the
+target's glibc in the cross toolchain's sysroot.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build"
+ARCHS = ("x86_64", "aarch64")
+ELF_MACHINE = {"x86_64": 62, "aarch64": 183}  # e_machine: EM_X86_64, EM_AARCH64
+AARCH64_SYSROOT = "/usr/aarch64-linux-gnu"
+
+
+@dataclass(frozen=True)
+class Target:
+    arch: str
+
+    @property
+    def openssl_root(self) -> Path:
+        return BUILD / self.arch / "openssl"
+
+    @property
+    def native(self) -> bool:
+        return platform.machine() == self.arch
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSSL_", "LD_LIBRARY_PATH"))}
+        if not self.native:
+            env["QEMU_LD_PREFIX"] = AARCH64_SYSROOT
+        env.update(extra)
+        return env
+
+    def command(self, program: str | os.PathLike, *args: str) -> list[str]:
+        cmd = [str(program), *map(str, args)]
+        if not self.native and not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
+            qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
+            cmd = [qemu, "-L", AARCH64_SYSROOT, *cmd]
+        return cmd
+
+    def run(self, program, *args, env: dict[str, str] | None = None, check: bool = True,
+            input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(program, *args), env=env or self.env(), input=input,
+                              capture_output=True, check=check, timeout=timeout)
+
+
+def elf_machine(path: Path) -> int:
+    """e_machine of an ELF file (little-endian, 64-bit)."""
+    head = Path(path).read_bytes()[:20]
+    assert head[:4] == b"\x7fELF", f"{path} is not an ELF file"
+    return int.from_bytes(head[18:20], "little")

@@ -1,0 +1,8 @@
+# Target: Linux x86_64 (Debian 12 userland, glibc 2.36) — for local testing.
+include(../build.profile)
+include(../hardening.profile)
+
+[conf]
+# Intel CET: indirect-branch tracking and shadow-stack markers.
+tools.build:cflags+=["-fcf-protection=full"]
+tools.build:compiler_executables={"c": "gcc", "cpp": "g++"}
