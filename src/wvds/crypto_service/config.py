@@ -1,0 +1,209 @@
+"""config.json of crypto_service: loaded once at start-up, validated field by field.
+
+Every problem is reported as "<file>: <field.path>: <what is wrong>", and all
+problems are reported at once, so an operator fixes the file in one go.
+docs/config.md documents every field; this module is the authority on defaults.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from wvds.crypto_service.errors import ConfigError
+from wvds.protocol.constants import KeyUsage
+
+USAGE_NAMES = {u.name.lower(): u for u in KeyUsage}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests_per_second: float = 1000.0
+    burst: int = 100
+    cooldown_ms: int = 100
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Keys of owner_uid labelled `label` are usable by these uids/gids for `usage`."""
+    owner_uid: int
+    label: str
+    uids: tuple[int, ...] = ()
+    gids: tuple[int, ...] = ()
+    usage: KeyUsage = KeyUsage(0)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str = "<defaults>"
+    socket_path: str = "/run/wvds/crypto.sock"
+    socket_mode: int = 0o660
+    allow_uids: tuple[int, ...] = ()
+    allow_gids: tuple[int, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    max_clients: int = 64
+    slots_per_client: int = 8
+    threads_per_client: int = 2
+    max_keys_per_client: int = 1024
+    rate_limit: RateLimit = RateLimit()
+    gcm_invocation_limit: int = 2**32
+    replay_window: int = 100_000
+    spin_us: int = 50
+    openssl_config: str | None = None
+    openssl_modules: str | None = None
+    keystore: dict[str, Any] = field(default_factory=lambda: {"backend": "memory"})
+    log_level: str = "info"
+
+
+class _Fields:
+    """Reads typed fields from one JSON object, collecting errors with their path."""
+
+    def __init__(self, obj: Any, path: str, errors: list[str]):
+        self.path, self.errors = path, errors
+        if not isinstance(obj, dict):
+            errors.append(f"{path or '(top level)'}: must be an object, got {type(obj).__name__}")
+            obj = {}
+        self.obj = obj
+        self.seen: set[str] = set()
+
+    def _err(self, key: str, msg: str) -> None:
+        self.errors.append(f"{self.path + '.' if self.path else ''}{key}: {msg}")
+
+    def get(self, key: str, kind, default, check=None, why: str = ""):
+        self.seen.add(key)
+        if key not in self.obj:
+            return default
+        value = self.obj[key]
+        ok_type = isinstance(value, kind) and not (kind in (int, float, (int, float)) and isinstance(value, bool))
+        if not ok_type:
+            self._err(key, f"must be {_kind_name(kind)}, got {json.dumps(value)}")
+            return default
+        if check is not None and not check(value):
+            self._err(key, why or f"invalid value {json.dumps(value)}")
+            return default
+        return value
+
+    def sub(self, key: str) -> "_Fields":
+        self.seen.add(key)
+        return _Fields(self.obj.get(key, {}), f"{self.path + '.' if self.path else ''}{key}", self.errors)
+
+    def ids(self, key: str) -> tuple[int, ...]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in values):
+            self._err(key, "must be a list of numeric ids (0 .. 4294967295)")
+            return ()
+        return tuple(values)
+
+    def unknown(self) -> None:
+        for key in sorted(set(self.obj) - self.seen):
+            self._err(key, "unknown field (misspelled?)")
+
+
+def _kind_name(kind) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+             dict: "an object", (int, float): "a number"}
+    return names.get(kind, str(kind))
+
+
+def _usage(f: _Fields, key: str) -> KeyUsage:
+    names = f.get(key, list, [])
+    usage = KeyUsage(0)
+    for n in names:
+        if not isinstance(n, str) or n.lower() not in USAGE_NAMES:
+            f._err(key, f"unknown usage {json.dumps(n)}; known: {', '.join(sorted(USAGE_NAMES))}")
+            continue
+        usage |= USAGE_NAMES[n.lower()]
+    return usage
+
+
+def parse(doc: Any, path: str = "<config>") -> Config:
+    errors: list[str] = []
+    top = _Fields(doc, "", errors)
+    d = Config()
+
+    sock = top.sub("socket")
+    socket_path = sock.get("path", str, d.socket_path, os.path.isabs, "must be an absolute path")
+    mode_text = sock.get("mode", str, "0660", lambda s: _octal(s) is not None and _octal(s) <= 0o777,
+                         "must be an octal file mode string such as \"0660\"")
+    sock.unknown()
+
+    access = top.sub("access")
+    allow_uids, allow_gids = access.ids("allow_uids"), access.ids("allow_gids")
+    access.unknown()
+    if not allow_uids and not allow_gids:
+        errors.append("access: no client is allowed: list at least one uid in allow_uids or gid in allow_gids")
+
+    grants = []
+    for i, g in enumerate(top.get("grants", list, [])):
+        gf = _Fields(g, f"grants[{i}]", errors)
+        owner = gf.get("owner_uid", int, None, lambda v: 0 <= v < 2**32)
+        label = gf.get("label", str, None, lambda v: 0 < len(v.encode()) <= 64, "must be 1..64 bytes")
+        if owner is None or label is None:
+            errors.append(f"grants[{i}]: owner_uid and label are required")
+        usage = _usage(gf, "usage")
+        if not usage:
+            errors.append(f"grants[{i}].usage: must name at least one usage")
+        grants.append(Grant(owner or 0, label or "", gf.ids("uids"), gf.ids("gids"), usage))
+        gf.unknown()
+
+    lim = top.sub("limits")
+    positive = lambda v: v > 0  # noqa: E731
+    max_clients = lim.get("max_clients", int, d.max_clients, lambda v: 1 <= v <= 1024, "must be 1..1024")
+    slots = lim.get("slots_per_client", int, d.slots_per_client, lambda v: 1 <= v <= 64, "must be 1..64")
+    threads = lim.get("threads_per_client", int, d.threads_per_client, lambda v: 1 <= v <= 16, "must be 1..16")
+    max_keys = lim.get("max_keys_per_client", int, d.max_keys_per_client, positive, "must be > 0")
+    gcm_limit = lim.get("gcm_invocation_limit", int, d.gcm_invocation_limit, lambda v: 1 <= v <= 2**32,
+                        "must be 1..4294967296 (SP 800-38D limit for random 96-bit IVs)")
+    replay = lim.get("replay_window", int, d.replay_window, lambda v: 1 <= v <= 10_000_000, "must be 1..10000000")
+    spin = lim.get("spin_us", int, d.spin_us, lambda v: 0 <= v <= 10_000, "must be 0..10000")
+    rl = lim.sub("rate_limit")
+    rate = RateLimit(
+        rl.get("requests_per_second", (int, float), 1000.0, lambda v: v >= 0, "must be >= 0 (0 disables)"),
+        rl.get("burst", int, 100, positive, "must be > 0"),
+        rl.get("cooldown_ms", int, 100, lambda v: v >= 0, "must be >= 0"),
+    )
+    rl.unknown()
+    lim.unknown()
+
+    ossl = top.sub("openssl")
+    ossl_conf = ossl.get("config", str, None, os.path.isabs, "must be an absolute path")
+    ossl_modules = ossl.get("modules", str, None, os.path.isabs, "must be an absolute path")
+    ossl.unknown()
+
+    keystore = top.get("keystore", dict, {"backend": "memory"})
+    if not isinstance(keystore.get("backend"), str):
+        errors.append("keystore.backend: required, one of the backends in docs/config.md")
+
+    log = top.sub("log")
+    level = log.get("level", str, "info", lambda v: v in ("debug", "info", "warning", "error"),
+                    "must be one of debug, info, warning, error")
+    log.unknown()
+    top.unknown()
+
+    if errors:
+        raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
+    return Config(path, socket_path, _octal(mode_text), allow_uids, allow_gids, tuple(grants), max_clients, slots,
+                  threads, max_keys, rate, gcm_limit, replay, spin, ossl_conf, ossl_modules, keystore, level)
+
+
+def _octal(text: str) -> int | None:
+    try:
+        return int(text, 8)
+    except ValueError:
+        return None
+
+
+def load(path: str) -> Config:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
+    return parse(doc, path)
