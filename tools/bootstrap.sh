@@ -49,8 +49,8 @@ if [ ! -x "$venv/bin/python" ] || [ ! -e "$venv/.complete" ]; then
     log "creating virtual environment $venv"
     rm -rf "$venv"
     /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip==25.3 >/dev/null
-    "$venv/bin/python" -m pip install -q --require-virtualenv -r "$req"
+    "$venv/bin/python" -m pip install -q --upgrade pip==25.3 >/dev/null 2>&1
+    "$venv/bin/python" -m pip install -q --require-virtualenv -r "$req" 2> >(grep -v "is ignored: it is neither" >&2)
     touch "$venv/.complete"
 fi
 

@@ -57,3 +57,6 @@ def elf_machine(path: Path) -> int:
     head = Path(path).read_bytes()[:20]
     assert head[:4] == b"\x7fELF", f"{path} is not an ELF file"
     return int.from_bytes(head[18:20], "little")
+
+
+HOST = Target(platform.machine())  # the architecture the service runs natively here

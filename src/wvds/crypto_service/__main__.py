@@ -1,0 +1,5 @@
+import sys
+
+from wvds.crypto_service.main import main
+
+sys.exit(main())

@@ -1,0 +1,215 @@
+"""The service's live key table: ownership, grants, quotas, usage policy, counters.
+
+Records come from and go to the key store; the table keeps the parsed OpenSSL
+key (or the AES key bytes) ready for use. A key is visible to its owner and to
+the uids/gids a config grant names; to everyone else it does not exist
+(KEY_NOT_FOUND, never PERMISSION_DENIED, so ids cannot be probed).
+"""
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+from wvds import ossl
+from wvds.crypto_service.config import Config
+from wvds.crypto_service.errors import ServiceError
+from wvds.crypto_service.replay import ReplayWindow
+from wvds.keystore import KeyRecord, KeyStore, KeyStoreError
+from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, Algorithm, KeyFormat, KeyUsage,
+                                     Status)
+
+log = logging.getLogger("wvds.keys")
+
+# OpenSSL's names for our algorithm ids.
+OSSL_NAME = {
+    Algorithm.ML_DSA_44: "ML-DSA-44", Algorithm.ML_DSA_65: "ML-DSA-65", Algorithm.ML_DSA_87: "ML-DSA-87",
+    Algorithm.ML_KEM_512: "ML-KEM-512", Algorithm.ML_KEM_768: "ML-KEM-768", Algorithm.ML_KEM_1024: "ML-KEM-1024",
+    Algorithm.ECDSA_P256: "EC-P-256", Algorithm.ECDSA_P384: "EC-P-384",
+}
+
+# Which usage bits make sense for which algorithm; anything else is refused at creation.
+ALLOWED_USAGE = {
+    **{a: KeyUsage.ENCRYPT | KeyUsage.DECRYPT | KeyUsage.EXPORTABLE | KeyUsage.REPLAY_PROTECT
+       for a in (Algorithm.AES_256_GCM,)},
+    **{a: KeyUsage.SIGN | KeyUsage.VERIFY | KeyUsage.EXPORTABLE for a in ML_DSA + ECDSA},
+    **{a: KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET | KeyUsage.EXPORTABLE for a in ML_KEM},
+}
+PRIVATE_USAGE = KeyUsage.DECRYPT | KeyUsage.ENCRYPT | KeyUsage.SIGN | KeyUsage.DECAPS | KeyUsage.EXPORTABLE \
+    | KeyUsage.RELEASE_SECRET | KeyUsage.REPLAY_PROTECT
+
+# AES invocation counters are persisted this far ahead of use, so a crash can
+# only skip invocations, never repeat one.
+COUNTER_BLOCK = 4096
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is asking, as the kernel told us (SO_PEERCRED)."""
+    pid: int
+    uid: int
+    gid: int
+
+
+class LiveKey:
+    def __init__(self, record: KeyRecord, pkey: "ossl.PKey | None", replay_window: int):
+        self.record = record
+        self.pkey = pkey
+        self.uses = record.uses_reserved  # restart: continue after everything reserved before
+        self._lock = threading.Lock()
+        self.replay = ReplayWindow(replay_window) if record.usage & KeyUsage.REPLAY_PROTECT else None
+
+    @property
+    def key_id(self) -> int:
+        return self.record.key_id
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return self.record.algorithm
+
+    @property
+    def secret(self) -> bytes:
+        return self.record.material
+
+
+def default_usage(algorithm: Algorithm, public_only: bool) -> KeyUsage:
+    if algorithm == Algorithm.AES_256_GCM:
+        return KeyUsage.ENCRYPT | KeyUsage.DECRYPT
+    if algorithm in ML_KEM:
+        return KeyUsage.ENCAPS if public_only else KeyUsage.ENCAPS | KeyUsage.DECAPS
+    return KeyUsage.VERIFY if public_only else KeyUsage.SIGN | KeyUsage.VERIFY
+
+
+def parse_key(algorithm: Algorithm, form: KeyFormat, material: bytes) -> "ossl.PKey | None":
+    """Turn stored or imported material into a usable key; ServiceError(INVALID_PAYLOAD) if malformed."""
+    if algorithm == Algorithm.AES_256_GCM:
+        if form != KeyFormat.RAW or len(material) != AES_256_KEY_SIZE:
+            raise ServiceError(Status.INVALID_PAYLOAD, "AES-256 keys are imported as 32 raw bytes")
+        return None
+    name = OSSL_NAME[algorithm]
+    try:
+        if form == KeyFormat.PUBLIC:
+            return ossl.key_from_public(name, material)
+        if form == KeyFormat.SEED and algorithm not in ECDSA:
+            return ossl.key_from_seed(name, material)
+        if form == KeyFormat.EXPANDED and algorithm not in ECDSA:
+            return ossl.key_from_private(name, material)
+        if form == KeyFormat.RAW and algorithm in ECDSA:
+            return ossl.key_from_private(name, material)
+    except ossl.OsslError as e:
+        raise ServiceError(Status.INVALID_PAYLOAD, f"{name} {form.name.lower()} key rejected: {e}") from None
+    raise ServiceError(Status.INVALID_PAYLOAD, f"{name} keys cannot be given in {form.name.lower()} form")
+
+
+class KeyTable:
+    def __init__(self, store: KeyStore, config: Config):
+        self.store = store
+        self.config = config
+        self._keys: dict[int, LiveKey] = {}
+        self._lock = threading.Lock()
+
+    # -- start-up ----------------------------------------------------------
+    def load(self) -> int:
+        for rec in self.store.load():
+            try:
+                self._keys[rec.key_id] = LiveKey(rec, parse_key(rec.algorithm, rec.form, rec.material),
+                                                 self.config.replay_window)
+            except ServiceError as e:
+                log.error("stored key unusable, skipped", extra={"key_id": f"0x{rec.key_id:08x}",
+                                                                  "reason": e.message})
+        return len(self._keys)
+
+    # -- lookup ------------------------------------------------------------
+    def _granted_usage(self, peer: Peer, key: LiveKey) -> int:
+        if key.record.owner_uid == peer.uid:
+            return key.record.usage
+        usage = 0
+        for g in self.config.grants:
+            if g.owner_uid == key.record.owner_uid and g.label == key.record.label \
+                    and (peer.uid in g.uids or peer.gid in g.gids):
+                usage |= g.usage & key.record.usage
+        return usage
+
+    def get(self, peer: Peer, key_id: int, need: KeyUsage = KeyUsage(0),
+            algorithms: tuple[Algorithm, ...] | None = None) -> LiveKey:
+        key = self._keys.get(key_id)
+        usage = self._granted_usage(peer, key) if key else 0
+        if key is None or (key.record.owner_uid != peer.uid and not usage):
+            raise ServiceError(Status.KEY_NOT_FOUND, f"key 0x{key_id:08x} not found")
+        if algorithms is not None and key.algorithm not in algorithms:
+            raise ServiceError(Status.UNSUPPORTED_ALGORITHM,
+                               f"key 0x{key_id:08x} is {key.algorithm.name}, not usable for this operation")
+        if need and (usage & need) != need:
+            missing = KeyUsage(need & ~usage)
+            raise ServiceError(Status.PERMISSION_DENIED, f"key 0x{key_id:08x} policy does not allow {missing!r}")
+        return key
+
+    def visible(self, peer: Peer) -> list[LiveKey]:
+        with self._lock:
+            keys = list(self._keys.values())
+        return sorted((k for k in keys if k.record.owner_uid == peer.uid or self._granted_usage(peer, k)),
+                      key=lambda k: k.key_id)
+
+    # -- changes -----------------------------------------------------------
+    def create(self, peer: Peer, algorithm: Algorithm, usage: int, label: str, form: KeyFormat, material: bytes,
+               pkey: "ossl.PKey | None") -> LiveKey:
+        public_only = form == KeyFormat.PUBLIC
+        usage = KeyUsage(usage) if usage else default_usage(algorithm, public_only)
+        if usage & ~ALLOWED_USAGE[algorithm]:
+            raise ServiceError(Status.INVALID_PAYLOAD, f"usage {KeyUsage(usage & ~ALLOWED_USAGE[algorithm])!r} "
+                                                       f"is not valid for {algorithm.name}")
+        if public_only and usage & PRIVATE_USAGE:
+            raise ServiceError(Status.INVALID_PAYLOAD, "a public key only supports verify/encaps usage")
+        with self._lock:
+            owned = sum(1 for k in self._keys.values() if k.record.owner_uid == peer.uid)
+            if owned >= self.config.max_keys_per_client:
+                raise ServiceError(Status.QUOTA_EXCEEDED, f"uid {peer.uid} owns {owned} keys (limit)")
+            key_id = self._new_id()
+            reserved = COUNTER_BLOCK if algorithm == Algorithm.AES_256_GCM else 0
+            rec = KeyRecord(key_id, algorithm, int(usage), peer.uid, label, int(time.time()), form, material, reserved)
+            try:
+                self.store.save(rec)
+            except KeyStoreError as e:
+                raise ServiceError(Status.STORAGE_ERROR, f"could not store key: {e}") from None
+            live = LiveKey(rec, pkey, self.config.replay_window)
+            live.uses = 0
+            self._keys[key_id] = live
+        log.info("key created", extra={"key_id": f"0x{key_id:08x}", "algorithm": algorithm.name, "owner": peer.uid})
+        return live
+
+    def delete(self, peer: Peer, key_id: int) -> None:
+        key = self.get(peer, key_id)
+        if key.record.owner_uid != peer.uid:
+            raise ServiceError(Status.PERMISSION_DENIED, f"only the owner may delete key 0x{key_id:08x}")
+        with self._lock:
+            try:
+                self.store.delete(key_id)
+            except KeyStoreError as e:
+                raise ServiceError(Status.STORAGE_ERROR, f"could not delete key: {e}") from None
+            self._keys.pop(key_id, None)
+        log.info("key deleted", extra={"key_id": f"0x{key_id:08x}", "owner": peer.uid})
+
+    def count_use(self, key: LiveKey, limit: int | None = None) -> int:
+        """Count one invocation; refuse past `limit`. Persists the reservation ahead of use."""
+        with key._lock:
+            if limit is not None and key.uses >= limit:
+                raise ServiceError(Status.KEY_EXHAUSTED,
+                                   f"key 0x{key.key_id:08x} reached its limit of {limit} encryptions: rotate it")
+            if key.algorithm == Algorithm.AES_256_GCM and key.uses >= key.record.uses_reserved:
+                rec = key.record.with_reserved(key.record.uses_reserved + COUNTER_BLOCK)
+                try:
+                    self.store.save(rec)
+                except KeyStoreError as e:
+                    raise ServiceError(Status.STORAGE_ERROR, f"could not persist the usage counter: {e}") from None
+                key.record = rec
+            key.uses += 1
+            return key.uses
+
+    def _new_id(self) -> int:
+        # Random ids (from the FIPS DRBG): guessing another client's key id is pointless anyway, but cheap to avoid.
+        while True:
+            key_id = struct.unpack("<I", ossl.random_bytes(4))[0]
+            if key_id and key_id not in self._keys:
+                return key_id

@@ -1,0 +1,31 @@
+"""AES-256-GCM encrypt/decrypt. The IV is generated inside the FIPS provider; invocations are counted per key."""
+from wvds import ossl
+from wvds.crypto_service.errors import ServiceError
+from wvds.protocol.constants import Algorithm, KeyUsage, RequestType, Status
+from wvds.protocol.payloads import AesDecryptRequest, AesEncryptRequest, AesEncryptResponse
+
+AES = (Algorithm.AES_256_GCM,)
+
+
+def encrypt(ctx, payload: bytes) -> bytes:
+    req = AesEncryptRequest.decode(payload)
+    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.ENCRYPT, AES)
+    ctx.keys.count_use(key, ctx.config.gcm_invocation_limit)
+    nonce, ct, tag = ossl.aes_gcm_encrypt(key.secret, req.aad, req.plaintext)
+    return AesEncryptResponse(nonce, ct, tag).encode()
+
+
+def decrypt(ctx, payload: bytes) -> bytes:
+    req = AesDecryptRequest.decode(payload)
+    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.DECRYPT, AES)
+    try:
+        plaintext = ossl.aes_gcm_decrypt(key.secret, req.nonce, req.aad, req.ciphertext, req.tag)
+    except ossl.AuthenticationError:
+        raise ServiceError(Status.DECRYPTION_FAILED, "tag check failed") from None
+    # Only authenticated nonces enter the replay window, so forgeries cannot evict real entries.
+    if key.replay is not None and not key.replay.check_and_record(req.nonce):
+        raise ServiceError(Status.NONCE_REUSE, f"nonce replayed on key 0x{key.key_id:08x}")
+    return plaintext
+
+
+HANDLERS = {RequestType.AES_ENCRYPT: encrypt, RequestType.AES_DECRYPT: decrypt}

@@ -1,0 +1,61 @@
+"""ML-KEM keygen / encaps / decaps (FIPS 203).
+
+The shared secret leaves the service only when asked for (RETURN_SECRET) and
+allowed: always for an inline public key (the caller chose the peer), otherwise
+only if the key's policy has RELEASE_SECRET. Without RETURN_SECRET the secret
+becomes a new AES-256-GCM key (HKDF-SHA256, info MLKEM_AES_HKDF_INFO) owned by
+the caller, so ML-KEM + AES-GCM end to end never exposes a secret.
+"""
+from wvds import ossl
+from wvds.crypto_service.errors import ServiceError
+from wvds.crypto_service.ops.keymgmt import generate
+from wvds.crypto_service.ops.signatures import public_key
+from wvds.protocol.constants import (ML_KEM, MLKEM_AES_HKDF_INFO, Algorithm, KemFlags, KeyFormat, KeyUsage,
+                                     RequestType, Status)
+from wvds.protocol.payloads import (KeyGenerateRequest, MlkemDecapsRequest, MlkemDecapsResponse,
+                                    MlkemEncapsRequest, MlkemEncapsResponse)
+
+
+def keygen(ctx, payload: bytes) -> bytes:
+    req = KeyGenerateRequest.decode(payload)
+    if req.algorithm not in ML_KEM:
+        raise ServiceError(Status.UNSUPPORTED_ALGORITHM, "MLKEM_KEYGEN needs an ML-KEM parameter set")
+    return generate(ctx, payload)
+
+
+def _settle(ctx, secret: bytes, flags: int, may_release: bool, label: str) -> tuple[int, bytes]:
+    """(new AES key id, b"") or (0, secret) according to flags and policy."""
+    if flags & ~KemFlags.RETURN_SECRET:
+        raise ServiceError(Status.INVALID_PAYLOAD, f"unknown ML-KEM flags 0x{flags:02x}")
+    if flags & KemFlags.RETURN_SECRET:
+        if not may_release:
+            raise ServiceError(Status.PERMISSION_DENIED, "key policy does not allow releasing the shared secret")
+        return 0, secret
+    aes = ossl.hkdf_sha256(secret, MLKEM_AES_HKDF_INFO, 32)
+    key = ctx.keys.create(ctx.peer, Algorithm.AES_256_GCM, 0, label, KeyFormat.RAW, aes, None)
+    return key.key_id, b""
+
+
+def encaps(ctx, payload: bytes) -> bytes:
+    req = MlkemEncapsRequest.decode(payload)
+    alg, pkey = public_key(ctx, req.key, ML_KEM, KeyUsage.ENCAPS)
+    may_release = req.key.inline or bool(
+        ctx.keys.get(ctx.peer, req.key.key_id).record.usage & KeyUsage.RELEASE_SECRET)
+    ct, secret = ossl.mlkem_encapsulate(pkey)
+    key_id, released = _settle(ctx, secret, req.flags, may_release, f"ml-kem-encaps:{alg.name}")
+    return MlkemEncapsResponse(key_id, ct, released).encode()
+
+
+def decaps(ctx, payload: bytes) -> bytes:
+    req = MlkemDecapsRequest.decode(payload)
+    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.DECAPS, ML_KEM)
+    try:
+        secret = ossl.mlkem_decapsulate(key.pkey, req.ciphertext)
+    except ossl.OsslError as e:  # wrong ciphertext length; a wrong ciphertext of the right length "succeeds" (implicit rejection)
+        raise ServiceError(Status.INVALID_PAYLOAD, f"ML-KEM ciphertext rejected: {e}") from None
+    key_id, released = _settle(ctx, secret, req.flags, bool(key.record.usage & KeyUsage.RELEASE_SECRET),
+                               f"ml-kem-decaps:0x{key.key_id:08x}")
+    return MlkemDecapsResponse(key_id, released).encode()
+
+
+HANDLERS = {RequestType.MLKEM_KEYGEN: keygen, RequestType.MLKEM_ENCAPS: encaps, RequestType.MLKEM_DECAPS: decaps}

@@ -1,0 +1,72 @@
+"""ML-DSA (pure, FIPS 204) and ECDSA P-256/P-384 sign and verify."""
+from __future__ import annotations
+
+from wvds import ossl
+from wvds.crypto_service.errors import ServiceError
+from wvds.crypto_service.keys import OSSL_NAME
+from wvds.protocol.constants import ECDSA, ML_DSA, Algorithm, EcdsaFlags, HashAlg, KeyUsage, RequestType, Status
+from wvds.protocol.payloads import (EcdsaSignRequest, EcdsaVerifyRequest, KeyRef, MldsaSignRequest,
+                                    MldsaVerifyRequest)
+
+DIGEST = {HashAlg.SHA256: "SHA256", HashAlg.SHA384: "SHA384", HashAlg.SHA512: "SHA512"}
+DIGEST_SIZE = {"SHA256": 32, "SHA384": 48, "SHA512": 64}
+CURVE_DEFAULT = {Algorithm.ECDSA_P256: HashAlg.SHA256, Algorithm.ECDSA_P384: HashAlg.SHA384}
+
+
+def public_key(ctx, ref: KeyRef, family: tuple[Algorithm, ...], need: KeyUsage) -> tuple[Algorithm, ossl.PKey]:
+    """The public key a verify/encaps request names: a stored key (with usage `need`) or one sent inline."""
+    if not ref.inline:
+        key = ctx.keys.get(ctx.peer, ref.key_id, need, family)
+        return key.algorithm, key.pkey
+    if ref.algorithm not in family:
+        raise ServiceError(Status.UNSUPPORTED_ALGORITHM, f"{ref.algorithm.name} is not valid here")
+    try:
+        return ref.algorithm, ossl.key_from_public(OSSL_NAME[ref.algorithm], ref.public_key)
+    except ossl.OsslError as e:
+        raise ServiceError(Status.INVALID_PAYLOAD, f"inline {ref.algorithm.name} public key rejected: {e}") from None
+
+
+def mldsa_sign(ctx, payload: bytes) -> bytes:
+    req = MldsaSignRequest.decode(payload)
+    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.SIGN, ML_DSA)
+    ctx.keys.count_use(key)
+    return ossl.mldsa_sign(key.pkey, req.message, req.context)
+
+
+def mldsa_verify(ctx, payload: bytes) -> bytes:
+    req = MldsaVerifyRequest.decode(payload)
+    _, pkey = public_key(ctx, req.key, ML_DSA, KeyUsage.VERIFY)
+    if not ossl.mldsa_verify(pkey, req.message, req.signature, req.context):
+        raise ServiceError(Status.SIGNATURE_INVALID, "ML-DSA signature does not verify")
+    return b""
+
+
+def _ecdsa_digest(algorithm: Algorithm, hash_alg: HashAlg, flags: int, data: bytes) -> tuple[str, bool]:
+    if flags & ~EcdsaFlags.PREHASHED:
+        raise ServiceError(Status.INVALID_PAYLOAD, f"unknown ECDSA flags 0x{flags:02x}")
+    name = DIGEST[hash_alg if hash_alg != HashAlg.DEFAULT else CURVE_DEFAULT[algorithm]]
+    prehashed = bool(flags & EcdsaFlags.PREHASHED)
+    if prehashed and len(data) != DIGEST_SIZE[name]:
+        raise ServiceError(Status.INVALID_PAYLOAD, f"prehashed data must be a {name} digest")
+    return name, prehashed
+
+
+def ecdsa_sign(ctx, payload: bytes) -> bytes:
+    req = EcdsaSignRequest.decode(payload)
+    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.SIGN, ECDSA)
+    digest, prehashed = _ecdsa_digest(key.algorithm, req.hash_alg, req.flags, req.data)
+    ctx.keys.count_use(key)
+    return ossl.ecdsa_sign(key.pkey, req.data, digest, prehashed)
+
+
+def ecdsa_verify(ctx, payload: bytes) -> bytes:
+    req = EcdsaVerifyRequest.decode(payload)
+    alg, pkey = public_key(ctx, req.key, ECDSA, KeyUsage.VERIFY)
+    digest, prehashed = _ecdsa_digest(alg, req.hash_alg, req.flags, req.data)
+    if not ossl.ecdsa_verify(pkey, req.data, req.signature, digest, prehashed):
+        raise ServiceError(Status.SIGNATURE_INVALID, "ECDSA signature does not verify")
+    return b""
+
+
+HANDLERS = {RequestType.MLDSA_SIGN: mldsa_sign, RequestType.MLDSA_VERIFY: mldsa_verify,
+            RequestType.ECDSA_SIGN: ecdsa_sign, RequestType.ECDSA_VERIFY: ecdsa_verify}

@@ -1,0 +1,145 @@
+"""The crypto_service process: FIPS check, key table, listener, sessions, shutdown."""
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from wvds import ossl
+from wvds.crypto_service.config import Config
+from wvds.crypto_service.keys import KeyTable
+from wvds.crypto_service.session import Session
+from wvds.keystore import KeyStoreError, open_keystore
+from wvds.protocol.constants import (MAX_PAYLOAD, MAX_RESPONSE_PAYLOAD, PROTOCOL_VERSION, Algorithm,
+                                     RequestType, Status)
+from wvds.transport.linux_shm import Listener
+from wvds.version import VERSION
+
+log = logging.getLogger("wvds.service")
+
+
+class StartupError(Exception):
+    """The service must not start; the message says why and what to check."""
+
+
+class CryptoService:
+    def __init__(self, config: Config):
+        self.config = config
+        self.stopping = threading.Event()
+        self.sessions: set[Session] = set()
+        self._sessions_lock = threading.Lock()
+        self._client_ids = itertools.count(1)
+        self.started = time.time()
+        self.fips: ossl.FipsInfo | None = None
+        self.listener: Listener | None = None
+
+    # -- start-up ----------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.config
+        try:
+            self.fips = ossl.load(cfg.openssl_config, cfg.openssl_modules)
+        except ossl.OsslError as e:
+            raise StartupError(f"OpenSSL FIPS provider unavailable: {e}") from None
+        if not (self.fips.self_test_passed and self.fips.fips_default):
+            raise StartupError(f"FIPS provider not in force (self-test passed: {self.fips.self_test_passed}, "
+                               f"fips=yes default: {self.fips.fips_default})")
+        try:
+            self.store = open_keystore(cfg.keystore)
+        except KeyStoreError as e:
+            raise StartupError(f"{cfg.path}: {e}") from None
+        self.keys = KeyTable(self.store, cfg)
+        count = self.keys.load()
+        try:
+            self.listener = Listener(cfg.socket_path, cfg.socket_mode)
+        except OSError as e:
+            raise StartupError(f"cannot listen on {cfg.socket_path}: {e.strerror or e}") from None
+        self._acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
+        self._acceptor.start()
+        log.info("crypto_service ready", extra={"version": VERSION, "socket": cfg.socket_path, "keys": count,
+                                                "keystore": self.store.name, "openssl": self.fips.openssl_version,
+                                                "fips_provider": self.fips.fips_version})
+
+    def _admit(self, creds) -> Status:
+        cfg = self.config
+        if self.stopping.is_set():
+            return Status.SHUTTING_DOWN
+        if creds.uid not in cfg.allow_uids and creds.gid not in cfg.allow_gids:
+            log.warning("client refused: not in access list", extra={"pid": creds.pid, "uid": creds.uid,
+                                                                      "gid": creds.gid})
+            return Status.PERMISSION_DENIED
+        with self._sessions_lock:
+            if len(self.sessions) >= cfg.max_clients:
+                log.warning("client refused: max_clients reached", extra={"uid": creds.uid})
+                return Status.QUOTA_EXCEEDED
+        return Status.SUCCESS
+
+    def _slots_for(self, requested: int) -> int:
+        return min(requested, self.config.slots_per_client) if requested else self.config.slots_per_client
+
+    def _accept_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                channel = self.listener.accept(self._admit, self._slots_for, lambda: next(self._client_ids))
+            except Exception as e:  # noqa: BLE001  a bad client must never stop the acceptor
+                if self.stopping.is_set():
+                    break
+                log.warning("connection setup failed", extra={"reason": str(e)})
+                continue
+            if channel is None:
+                continue
+            session = Session(self, channel)
+            with self._sessions_lock:
+                self.sessions.add(session)
+            session.start()
+
+    def session_ended(self, session: Session) -> None:
+        with self._sessions_lock:
+            self.sessions.discard(session)
+
+    # -- status ------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        f = self.fips
+        cfg = self.config
+        return {
+            "product": "wvds-crypto-service", "version": VERSION, "protocol_version": PROTOCOL_VERSION,
+            "openssl_version": f.openssl_version,
+            "fips": {"provider": f.fips_name, "version": f.fips_version, "build": f.fips_build_info,
+                     "self_test_passed": f.self_test_passed, "fips_default_properties": f.fips_default},
+            "algorithms": [a.name for a in Algorithm],
+            "operations": [t.name for t in RequestType],
+            "limits": {"max_payload": MAX_PAYLOAD, "max_response_payload": MAX_RESPONSE_PAYLOAD,
+                       "slots_per_client": cfg.slots_per_client, "max_clients": cfg.max_clients,
+                       "max_keys_per_client": cfg.max_keys_per_client,
+                       "gcm_invocation_limit": cfg.gcm_invocation_limit, "replay_window": cfg.replay_window,
+                       "rate_limit": {"requests_per_second": cfg.rate_limit.requests_per_second,
+                                      "burst": cfg.rate_limit.burst, "cooldown_ms": cfg.rate_limit.cooldown_ms}},
+            "keystore": self.store.describe(),
+            "clients": len(self.sessions),
+            "uptime_s": round(time.time() - self.started, 3),
+        }
+
+    # -- shutdown ----------------------------------------------------------
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        log.info("crypto_service stopping")
+        if self.listener is not None:
+            try:
+                self.listener.sock.shutdown(socket.SHUT_RDWR)  # wakes the acceptor
+            except OSError:
+                pass
+            self._acceptor.join(timeout)
+            self.listener.close()
+        with self._sessions_lock:
+            sessions = list(self.sessions)
+        for s in sessions:
+            s.shutdown()
+        for s in sessions:
+            s.join(timeout)
+        if hasattr(self, "store"):
+            self.store.close()
+        log.info("crypto_service stopped")

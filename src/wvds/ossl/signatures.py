@@ -1,0 +1,151 @@
+"""Signatures: pure ML-DSA (FIPS 204) and ECDSA (FIPS 186-5, DER-encoded), from the FIPS provider.
+
+ML-DSA signs the message itself ("pure" ML-DSA, not HashML-DSA) through
+EVP_PKEY_sign_message_init with an explicitly fetched ML-DSA-xx signature
+algorithm; the optional context string (at most 255 bytes) is the
+"context-string" parameter. Signing is hedged (fresh randomness from the FIPS
+DRBG mixed into every signature), OpenSSL's default.
+
+Verification returns False for a signature that does not verify *or* is
+malformed (wrong length, bad DER); it raises only for misuse (wrong key type)
+or a failure unrelated to the signature.
+"""
+from __future__ import annotations
+
+import ctypes
+from ctypes import byref, c_size_t
+
+from wvds.ossl import _lib
+from wvds.ossl._checks import as_bytes, max_len
+from wvds.ossl._params import Params
+from wvds.ossl.errors import InvalidInputError
+from wvds.ossl.keys import PKey, borrow, require
+
+__all__ = ["mldsa_sign", "mldsa_verify", "ecdsa_sign", "ecdsa_verify", "DIGESTS", "MAX_CONTEXT"]
+
+MAX_CONTEXT = 255
+# accepted digest names -> (OpenSSL name, digest size)
+DIGESTS = {
+    **{n: ("SHA2-256", 32) for n in ("SHA256", "SHA-256", "SHA2-256")},
+    **{n: ("SHA2-384", 48) for n in ("SHA384", "SHA-384", "SHA2-384")},
+    **{n: ("SHA2-512", 64) for n in ("SHA512", "SHA-512", "SHA2-512")},
+}
+
+
+def mldsa_sign(key: PKey, message: bytes, context: bytes = b"") -> bytes:
+    s = require(key, "ML-DSA", True, "ML-DSA sign")
+    message = as_bytes(message, "message")
+    context = max_len(context, "ML-DSA context", MAX_CONTEXT)
+    lib = _lib.ready()
+    alg = _lib.fetch("EVP_SIGNATURE_fetch", s.keytype)
+    sig = ctypes.create_string_buffer(s.signature_size)
+    siglen = c_size_t(s.signature_size)
+    with borrow(key) as pkey:
+        ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), "ML-DSA sign")
+        try:
+            p = _context_params(context)
+            _lib.check(lib.EVP_PKEY_sign_message_init(ctx, alg, p.ref), "ML-DSA sign init")
+            _lib.check(lib.EVP_PKEY_sign(ctx, sig, byref(siglen), message, len(message)), f"{s.name} sign")
+        finally:
+            lib.EVP_PKEY_CTX_free(ctx)
+    return ctypes.string_at(sig, siglen.value)
+
+
+def mldsa_verify(key: PKey, message: bytes, signature: bytes, context: bytes = b"") -> bool:
+    s = require(key, "ML-DSA", False, "ML-DSA verify")
+    message = as_bytes(message, "message")
+    signature = as_bytes(signature, "signature")
+    context = max_len(context, "ML-DSA context", MAX_CONTEXT)
+    if len(signature) != s.signature_size:
+        return False
+    lib = _lib.ready()
+    alg = _lib.fetch("EVP_SIGNATURE_fetch", s.keytype)
+    with borrow(key) as pkey:
+        ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), "ML-DSA verify")
+        try:
+            p = _context_params(context)
+            _lib.check(lib.EVP_PKEY_verify_message_init(ctx, alg, p.ref), "ML-DSA verify init")
+            return _verdict(lib.EVP_PKEY_verify(ctx, signature, len(signature), message, len(message)))
+        finally:
+            lib.EVP_PKEY_CTX_free(ctx)
+
+
+def ecdsa_sign(key: PKey, data: bytes, digest: str = "SHA256", prehashed: bool = False) -> bytes:
+    """DER ECDSA-Sig-Value over data (or over the given digest when prehashed)."""
+    require(key, "EC", True, "ECDSA sign")
+    mdname, data = _digest_input(digest, data, prehashed)
+    lib = _lib.ready()
+    with borrow(key) as pkey:
+        size = lib.EVP_PKEY_get_size(pkey)
+        if size <= 0:
+            raise _lib.error("ECDSA signature size")
+        sig = ctypes.create_string_buffer(size)
+        siglen = c_size_t(size)
+        if prehashed:
+            ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), "ECDSA sign")
+            try:
+                p = Params().utf8(b"digest", mdname)
+                _lib.check(lib.EVP_PKEY_sign_init_ex(ctx, p.ref), "ECDSA sign init")
+                _lib.check(lib.EVP_PKEY_sign(ctx, sig, byref(siglen), data, len(data)), "ECDSA sign")
+            finally:
+                lib.EVP_PKEY_CTX_free(ctx)
+        else:
+            mctx = _lib.check_ptr(lib.EVP_MD_CTX_new(), "EVP_MD_CTX_new")
+            try:
+                _lib.check(lib.EVP_DigestSignInit_ex(mctx, None, mdname.encode(), None, None, pkey, None),
+                           "ECDSA sign init")
+                _lib.check(lib.EVP_DigestSign(mctx, sig, byref(siglen), data, len(data)), "ECDSA sign")
+            finally:
+                lib.EVP_MD_CTX_free(mctx)
+    return ctypes.string_at(sig, siglen.value)
+
+
+def ecdsa_verify(key: PKey, data: bytes, signature: bytes, digest: str = "SHA256", prehashed: bool = False) -> bool:
+    require(key, "EC", False, "ECDSA verify")
+    mdname, data = _digest_input(digest, data, prehashed)
+    signature = as_bytes(signature, "signature")
+    if not 0 < len(signature) <= key.spec.signature_size:
+        return False
+    lib = _lib.ready()
+    with borrow(key) as pkey:
+        if prehashed:
+            ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), "ECDSA verify")
+            try:
+                p = Params().utf8(b"digest", mdname)
+                _lib.check(lib.EVP_PKEY_verify_init_ex(ctx, p.ref), "ECDSA verify init")
+                return _verdict(lib.EVP_PKEY_verify(ctx, signature, len(signature), data, len(data)))
+            finally:
+                lib.EVP_PKEY_CTX_free(ctx)
+        mctx = _lib.check_ptr(lib.EVP_MD_CTX_new(), "EVP_MD_CTX_new")
+        try:
+            _lib.check(lib.EVP_DigestVerifyInit_ex(mctx, None, mdname.encode(), None, None, pkey, None),
+                       "ECDSA verify init")
+            return _verdict(lib.EVP_DigestVerify(mctx, signature, len(signature), data, len(data)))
+        finally:
+            lib.EVP_MD_CTX_free(mctx)
+
+
+def _context_params(context: bytes) -> Params:
+    """Keep the returned Params referenced while C uses `.ref`: it owns what the array points to."""
+    p = Params()
+    return p.octets(b"context-string", context) if context else p
+
+
+def _digest_input(digest: str, data: bytes, prehashed: bool) -> tuple[str, bytes]:
+    try:
+        mdname, size = DIGESTS[digest.upper() if isinstance(digest, str) else digest]
+    except (KeyError, TypeError):
+        raise InvalidInputError(f"unsupported ECDSA digest {digest!r}; use SHA256, SHA384 or SHA512") from None
+    data = as_bytes(data, "data")
+    if prehashed and len(data) != size:
+        raise InvalidInputError(f"prehashed {digest} input must be {size} bytes, got {len(data)}")
+    return mdname, data
+
+
+def _verdict(rc: int) -> bool:
+    """1: valid. 0 or negative: invalid or malformed; the queue it leaves is not news."""
+    if rc == 1:
+        return True
+    _lib.drain_errors()
+    return False
+

@@ -1,0 +1,188 @@
+"""Service side of the Linux shared-memory transport (see docs/transport.md).
+
+Listener accepts connections, checks the peer's credentials before anything is
+shared, and hands each accepted client a Channel: its private sealed memfd and
+request doorbell. The slot protocol itself (atomics, futex, the one copy out of
+shared memory) is C code shared with the client library (wvds_srv_* functions).
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import mmap
+import os
+import socket
+import stat
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+from wvds import native
+from wvds.protocol.constants import HEADER_SIZE, MAX_PAYLOAD, Status
+
+TRANSPORT_MAGIC = 0x53445657  # "WVDS"
+TRANSPORT_VERSION = 1
+HELLO = struct.Struct("<IHHQ")  # magic, version, requested slots, reserved
+WELCOME = struct.Struct("<IHHHHIIIQ")  # magic, version, status, slots, reserved, shm size, slot size, client id, reserved
+REQ_AREA = HEADER_SIZE + MAX_PAYLOAD
+HELLO_TIMEOUT = 2.0
+
+
+class TransportError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Credentials:
+    pid: int
+    uid: int
+    gid: int
+
+
+_lib = None
+
+
+def lib() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        L = native.load_library()
+        L.wvds_srv_shm_size.argtypes = [ctypes.c_uint16]
+        L.wvds_srv_shm_size.restype = ctypes.c_uint32
+        L.wvds_srv_init_control.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_uint32]
+        L.wvds_srv_init_control.restype = ctypes.c_int
+        L.wvds_srv_next.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_int, ctypes.c_uint32,
+                                    ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
+        L.wvds_srv_next.restype = ctypes.c_int
+        L.wvds_srv_complete.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_char_p,
+                                        ctypes.c_uint32]
+        L.wvds_srv_complete.restype = ctypes.c_int
+        _lib = L
+    return _lib
+
+
+class Channel:
+    """One accepted client: its socket, sealed memfd mapping and request doorbell."""
+
+    def __init__(self, sock: socket.socket, creds: Credentials, client_id: int, slots: int):
+        self.sock, self.creds, self.client_id, self.slots = sock, creds, client_id, slots
+        L = lib()
+        size = L.wvds_srv_shm_size(slots)
+        self.memfd = os.memfd_create(f"wvds-client-{client_id}", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        try:
+            os.ftruncate(self.memfd, size)
+            self.map = mmap.mmap(self.memfd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            self._anchor = ctypes.c_char.from_buffer(self.map)  # keeps the mapping alive while C uses it
+            self.base = ctypes.addressof(self._anchor)
+            if L.wvds_srv_init_control(self.base, slots, client_id) != 0:
+                raise TransportError("cannot initialise shared memory")
+            fcntl.fcntl(self.memfd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+            self.doorbell = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        except BaseException:
+            self.close()
+            raise
+        self.size = size
+
+    def welcome(self) -> None:
+        slot_size = (self.size - 4096) // self.slots
+        msg = WELCOME.pack(TRANSPORT_MAGIC, TRANSPORT_VERSION, 0, self.slots, 0, self.size, slot_size,
+                           self.client_id, 0)
+        socket.send_fds(self.sock, [msg], [self.memfd, self.doorbell])
+        # The client has its own descriptors now; the service keeps only the mapping and the doorbell.
+        os.close(self.memfd)
+        self.memfd = -1
+
+    def next_request(self, buf: ctypes.Array, spin_us: int, timeout_ms: int) -> tuple[int, bytes | None]:
+        """(slot, frame) for the next request; (-1, None) on timeout; (-2, None) when the peer is gone."""
+        n = ctypes.c_uint32(0)
+        slot = lib().wvds_srv_next(self.base, self.slots, self.doorbell, self.sock.fileno(), spin_us, timeout_ms,
+                                   buf, len(buf), ctypes.byref(n))
+        if slot < 0:
+            return (-2 if slot == -2 else -1 if slot == -1 else -3), None
+        return slot, ctypes.string_at(buf, n.value)
+
+    def complete(self, slot: int, frame: bytes) -> None:
+        if lib().wvds_srv_complete(self.base, self.slots, slot, frame, len(frame)) != 0:
+            raise TransportError(f"cannot complete slot {slot}")
+
+    def close(self) -> None:
+        for fd_attr in ("doorbell", "memfd"):
+            fd = getattr(self, fd_attr, -1)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, fd_attr, -1)
+        if getattr(self, "_anchor", None) is not None:
+            self._anchor = None
+            self.map.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def refuse(sock: socket.socket, status: Status) -> None:
+    try:
+        sock.send(WELCOME.pack(TRANSPORT_MAGIC, TRANSPORT_VERSION, int(status), 0, 0, 0, 0, 0, 0))
+    except OSError:
+        pass
+    sock.close()
+
+
+class Listener:
+    """The service's Unix socket. `admit(creds)` returns SUCCESS or the status to refuse with."""
+
+    def __init__(self, path: str, mode: int):
+        self.path = path
+        _remove_stale_socket(path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        old = os.umask(0o177)
+        try:
+            self.sock.bind(path)
+        finally:
+            os.umask(old)
+        os.chmod(path, mode)
+        self.sock.listen(64)
+
+    def accept(self, admit: Callable[[Credentials], Status], slots_for: Callable[[int], int],
+               next_client_id: Callable[[], int]) -> Channel | None:
+        """Block for one connection; return its Channel, or None if it was refused."""
+        sock, _ = self.sock.accept()
+        try:
+            pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            creds = Credentials(pid, uid, gid)
+            verdict = admit(creds)
+            if verdict != Status.SUCCESS:
+                refuse(sock, verdict)
+                return None
+            sock.settimeout(HELLO_TIMEOUT)
+            hello = sock.recv(HELLO.size + 1)
+            sock.settimeout(None)
+            if len(hello) != HELLO.size:
+                raise TransportError(f"HELLO of {len(hello)} bytes")
+            magic, version, requested, _ = HELLO.unpack(hello)
+            if magic != TRANSPORT_MAGIC or version != TRANSPORT_VERSION:
+                raise TransportError(f"bad HELLO magic 0x{magic:08x} version {version}")
+            channel = Channel(sock, creds, next_client_id(), slots_for(requested))
+        except (OSError, TransportError):
+            refuse(sock, Status.INVALID_HEADER)
+            raise
+        try:
+            channel.welcome()
+        except OSError:
+            channel.close()
+            raise
+        return channel
+
+    def close(self) -> None:
+        self.sock.close()
+        _remove_stale_socket(self.path)
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+        else:
+            raise TransportError(f"{path} exists and is not a socket; refusing to replace it")
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,97 @@
+"""Start the real crypto_service for a test, from source (the binaries get their own runner later).
+
+The service runs as a child process with our OpenSSL 3.6.3 (FIPS config made by
+`openssl fipsinstall` for this machine) and our C library; tests talk to it
+through the real Unix socket and shared memory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from support.targets import ROOT, Target
+
+CLIB = "libl4re_crypto_service.so"
+
+
+def clib_path(target: Target) -> Path:
+    return ROOT / "build" / target.arch / "clib" / CLIB
+
+
+def base_config(workdir: Path, **overrides) -> dict:
+    cfg = {
+        "socket": {"path": str(workdir / "crypto.sock"), "mode": "0660"},
+        "access": {"allow_uids": [os.getuid()]},
+        "limits": {"rate_limit": {"requests_per_second": 0}},
+        "keystore": {"backend": "memory"},
+        "log": {"level": "debug"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    return cfg
+
+
+class ServiceProcess:
+    """`with ServiceProcess(target, fips_env, workdir, config) as svc:` — svc.socket is ready to use."""
+
+    def __init__(self, target: Target, fips_env: dict[str, str], workdir: Path, config: dict,
+                 preexec=None, extra_env: dict[str, str] | None = None):
+        self.target, self.workdir, self.config = target, workdir, config
+        self.socket = config["socket"]["path"]
+        self.config_path = workdir / "config.json"
+        self.log_path = workdir / "service.log"
+        self.env = dict(fips_env, PYTHONPATH=str(ROOT / "src"), WVDS_CLIENT_LIB=str(clib_path(target)),
+                        LD_LIBRARY_PATH=str(target.openssl_root / "lib"), **(extra_env or {}))
+        self.preexec = preexec
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "wvds.crypto_service", "--config", str(self.config_path)]
+
+    def start(self, timeout: float = 30) -> "ServiceProcess":
+        self.config_path.write_text(json.dumps(self.config, indent=2))
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command(), env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited with {self.proc.returncode}:\n{self.log()}")
+            if "crypto_service ready" in self.log():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"service not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError(f"service did not stop within {timeout}s after signal {sig}:\n{self.log()}")
+        self._log.close()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def __enter__(self) -> "ServiceProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
