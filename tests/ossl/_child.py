@@ -17,7 +17,7 @@ worker's environment has *no* OPENSSL_CONF/OPENSSL_MODULES: pyca/cryptography,
 imported in the worker for cross-checks, bundles its own OpenSSL, which would
 read those variables, try to use our FIPS provider and fail.
 
-A failing test fails with the worker's traceback; a worker that dies (a crash in
+A failing test fails with the worker's traceback (arguments and results must pickle); a worker that dies (a crash in
 C) fails the test it was running with its exit status and stderr, and the next
 test starts a fresh worker. `run_python` runs one-off snippets in other
 configurations (old libcrypto, broken FIPS config, ...).
@@ -33,16 +33,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from support.targets import ROOT, Target
 
 TARGET = Target("x86_64")
 LIBDIR = TARGET.openssl_root / "lib"
 MODULES = LIBDIR / "ossl-modules"
 _LEN = struct.Struct("<I")
-
-
-class ChildFailure(AssertionError):
-    """A test failed inside the FIPS worker; the message is the worker's traceback."""
 
 
 class _Config:
@@ -75,14 +73,14 @@ class _Worker:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         status, payload = self._receive()  # the worker reports whether load() succeeded
         if status != "ready":
-            raise ChildFailure(f"FIPS worker did not start:\n{payload}")
+            pytest.fail(f"FIPS worker did not start:\n{payload}", pytrace=False)
 
     def call(self, module: str, name: str, args: tuple, kwargs: dict):
         self._send((module, name, args, kwargs))
         status, payload = self._receive()
         if status == "ok":
             return payload
-        raise ChildFailure(f"in the FIPS worker:\n{payload}")
+        pytest.fail(f"in the FIPS worker:\n{payload}", pytrace=False)
 
     def _send(self, obj) -> None:
         data = pickle.dumps(obj)
@@ -102,7 +100,7 @@ class _Worker:
         code = self.proc.wait()
         self.stderr.seek(0)
         err = self.stderr.read().decode(errors="replace")[-4000:]
-        raise ChildFailure(f"FIPS worker died with exit status {code}:\n{err}")
+        pytest.fail(f"FIPS worker died with exit status {code}:\n{err}", pytrace=False)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -156,5 +154,11 @@ def fips_env() -> dict[str, str]:
     return child_env(**{k: v for k, v in _Config.fips_env.items() if k.startswith("OPENSSL_")})
 
 
+def openssl_conf() -> Path:
+    """The session's openssl.cnf (fips + base, default_properties = fips=yes)."""
+    return Path(_Config.openssl_conf)
+
+
 def scratch() -> Path:
-    return Path(_Config.openssl_conf).parent
+    """The session's fipsinstall directory, for variants of its configuration."""
+    return openssl_conf().parent

@@ -8,6 +8,7 @@ descriptor 1 is redirected there so nothing can corrupt the protocol stream.
 """
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import os
 import pickle
@@ -23,6 +24,7 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     proto_in = sys.stdin.buffer
+    faulthandler.enable()  # a crash in C prints the Python stack to stderr, which the test failure shows
 
     def send(status: str, payload) -> None:
         try:

@@ -59,7 +59,8 @@ def test_req_len_beyond_the_request_area_is_refused(raw):
     (RequestType.KEY_GENERATE, b"\x99\x00\x00\x00\x00\x00", Status.UNSUPPORTED_ALGORITHM),
     (RequestType.KEY_GENERATE, b"\x01\x00\x00\x00\x00\x00extra", Status.INVALID_PAYLOAD),
     (RequestType.KEY_GENERATE, b"\x01\x00\x00\x00\x00\x41" + b"x" * 65, Status.INVALID_PAYLOAD),  # label > 64
-    (RequestType.KEY_GENERATE, b"\x01\x00\x00\x01\x00\x00", Status.INVALID_PAYLOAD),  # SIGN usage on AES
+    (RequestType.KEY_GENERATE, b"\x01\x04\x00\x00\x00\x00", Status.INVALID_PAYLOAD),  # SIGN usage on AES
+    (RequestType.KEY_GENERATE, b"\x01\x00\x00\x01\x00\x00", Status.INVALID_PAYLOAD),  # undefined usage bit
     (RequestType.KEY_IMPORT, b"\x01\x00\x00\x00\x00\x00\x00" + b"k" * 31, Status.INVALID_PAYLOAD),  # 31-byte AES
     (RequestType.KEY_IMPORT, b"\x11\x00\x00\x00\x00\x03\x00" + b"k" * 10, Status.INVALID_PAYLOAD),  # bad ML-DSA pk
     (RequestType.RANDOM, struct.pack("<I", MAX_PAYLOAD + 1), Status.PAYLOAD_TOO_LARGE),

@@ -37,6 +37,8 @@ typedef struct wvds_call {
     uint8_t *frame;  /* the slot's request area */
     size_t len;      /* payload bytes written */
     bool overflow;   /* a put went past WVDS_MAX_PAYLOAD (a bug: sizes are checked first) */
+    bool submitted;  /* the slot is the service's until completed */
+    bool completed;
     const uint8_t *resp; /* response payload, in shared memory, valid until wvds_call_end */
     size_t resp_len;
     size_t resp_frame_len;
@@ -108,6 +110,28 @@ bool wvds_is_algorithm(wvds_algorithm alg);
 /* Size of the raw public key of an asymmetric algorithm; 0 for others. */
 size_t wvds_public_key_size(wvds_algorithm alg);
 size_t wvds_mlkem_ciphertext_size(wvds_algorithm alg);
+
+/* A public key named by a stored key id or sent inline (KeyRef in payloads.py). */
+typedef struct wvds_key_ref {
+    bool is_inline;
+    uint32_t key_id;
+    wvds_algorithm algorithm;
+    const void *public_key;
+    size_t public_key_len;
+} wvds_key_ref;
+
+/* Inline keys must belong to `family` and have exactly the algorithm's public key size. */
+bool wvds_key_ref_ok(const wvds_key_ref *ref, bool (*family)(wvds_algorithm));
+size_t wvds_key_ref_size(const wvds_key_ref *ref);
+void wvds_put_key_ref(wvds_call *call, const wvds_key_ref *ref);
+
+/* KEY_GENERATE and MLKEM_KEYGEN share a layout (KeyGenerateRequest -> KeyCreatedResponse). */
+wvds_status wvds_key_create(wvds_conn *conn, uint8_t type, wvds_algorithm algorithm, uint32_t usage,
+                            const char *label, uint32_t *key_id, void *public_key, size_t public_key_cap,
+                            size_t *public_key_len);
+
+/* True for the statuses the service may answer (the wire part of wvds_status). */
+bool wvds_is_wire_status(uint8_t code);
 
 /* Copies src to the caller's buffer: WVDS_ERR_BUFFER_TOO_SMALL (and the needed size) if it does not fit. */
 wvds_status wvds_copy_out(const void *src, size_t n, void *dst, size_t cap, size_t *len_out);

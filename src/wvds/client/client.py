@@ -39,7 +39,9 @@ class TransportFailure(Exception):
 
 
 class _Options(ctypes.Structure):
-    _fields_ = [("timeout_ms", ctypes.c_int), ("slots", ctypes.c_uint16), ("spin_us", ctypes.c_uint32)]
+    """struct wvds_options of wvds_crypto.h."""
+    _fields_ = [("timeout_ms", ctypes.c_int32), ("requested_slots", ctypes.c_uint16), ("reserved0", ctypes.c_uint16),
+                ("spin_us", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 5)]
 
 
 _lib = None
@@ -69,7 +71,7 @@ class Client:
                  spin_us: int = 20):
         self._lib = _load()
         self._conn = ctypes.c_void_p()
-        opts = _Options(timeout_ms, slots, spin_us)
+        opts = _Options(timeout_ms=timeout_ms, requested_slots=slots, spin_us=spin_us)
         rc = self._lib.wvds_connect_ex(socket_path.encode(), ctypes.byref(opts), ctypes.byref(self._conn))
         if rc != 0:
             raise TransportFailure(rc, f"connect to {socket_path}")

@@ -156,10 +156,10 @@ class KeyTable:
     def create(self, peer: Peer, algorithm: Algorithm, usage: int, label: str, form: KeyFormat, material: bytes,
                pkey: "ossl.PKey | None") -> LiveKey:
         public_only = form == KeyFormat.PUBLIC
-        usage = KeyUsage(usage) if usage else default_usage(algorithm, public_only)
-        if usage & ~ALLOWED_USAGE[algorithm]:
-            raise ServiceError(Status.INVALID_PAYLOAD, f"usage {KeyUsage(usage & ~ALLOWED_USAGE[algorithm])!r} "
-                                                       f"is not valid for {algorithm.name}")
+        usage = int(usage) if usage else int(default_usage(algorithm, public_only))
+        invalid = usage & ~int(ALLOWED_USAGE[algorithm])  # int arithmetic: ~IntFlag would drop unknown bits
+        if invalid:
+            raise ServiceError(Status.INVALID_PAYLOAD, f"usage bits 0x{invalid:x} are not valid for {algorithm.name}")
         if public_only and usage & PRIVATE_USAGE:
             raise ServiceError(Status.INVALID_PAYLOAD, "a public key only supports verify/encaps usage")
         with self._lock:
@@ -168,7 +168,7 @@ class KeyTable:
                 raise ServiceError(Status.QUOTA_EXCEEDED, f"uid {peer.uid} owns {owned} keys (limit)")
             key_id = self._new_id()
             reserved = COUNTER_BLOCK if algorithm == Algorithm.AES_256_GCM else 0
-            rec = KeyRecord(key_id, algorithm, int(usage), peer.uid, label, int(time.time()), form, material, reserved)
+            rec = KeyRecord(key_id, algorithm, usage, peer.uid, label, int(time.time()), form, material, reserved)
             try:
                 self.store.save(rec)
             except KeyStoreError as e:

@@ -21,7 +21,8 @@ from wvds.ossl.errors import AuthenticationError, InvalidInputError, OsslError
 from wvds.ossl.fips import FipsInfo, load
 from wvds.ossl.kdf import hkdf_sha256
 from wvds.ossl.kem import mlkem_decapsulate, mlkem_encapsulate
-from wvds.ossl.keys import ALGORITHMS, PKey, generate_key, key_from_private, key_from_public, key_from_seed, public_key_der
+from wvds.ossl.keys import (ALGORITHMS, PKey, generate_key, key_from_private, key_from_public, key_from_seed,
+                            public_key_der)
 from wvds.ossl.rand import random_bytes
 from wvds.ossl.signatures import ecdsa_sign, ecdsa_verify, mldsa_sign, mldsa_verify
 

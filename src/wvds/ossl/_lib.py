@@ -39,6 +39,7 @@ EVP_PKEY_PUBLIC_KEY = 0x86  # OSSL_KEYMGMT_SELECT_ALL_PARAMETERS | SELECT_PUBLIC
 EVP_PKEY_KEYPAIR = 0x87  # EVP_PKEY_PUBLIC_KEY | SELECT_PRIVATE_KEY
 POINT_CONVERSION_UNCOMPRESSED = 4
 NID = {"P-256": 415, "P-384": 715}  # NID_X9_62_prime256v1, NID_secp384r1
+BN_FLG_CONSTTIME = 0x04
 
 P = c_void_p  # any OpenSSL object pointer; also writable output buffers
 B = c_char_p  # const char * / const unsigned char * input (bytes passed without copying)
@@ -117,6 +118,7 @@ PROTOTYPES: dict[str, tuple] = {
     # big numbers and EC points (only to derive an imported EC private key's public point)
     "BN_secure_new": (P, []),
     "BN_bin2bn": (P, [B, I, P]),
+    "BN_set_flags": (None, [P, I]),
     "BN_bn2binpad": (I, [P, P, I]),
     "BN_clear_free": (None, [P]),
     "EC_GROUP_new_by_curve_name_ex": (P, [P, B, I]),
@@ -240,13 +242,15 @@ def drain_errors(lib: ctypes.CDLL | None = None) -> list[str]:
         return []
     out = []
     buf = ctypes.create_string_buffer(256)
-    data, flags = c_void_p(), c_int()
+    func, data, flags = c_void_p(), c_void_p(), c_int()
     while True:
-        code = lib.ERR_get_error_all(None, None, None, ctypes.byref(data), ctypes.byref(flags))
+        code = lib.ERR_get_error_all(None, None, ctypes.byref(func), ctypes.byref(data), ctypes.byref(flags))
         if code == 0:
             return out
         lib.ERR_error_string_n(code, buf, len(buf))
-        text = buf.value.decode(errors="replace")
+        text = buf.value.decode(errors="replace")  # error:<hex code>:<library>::<reason>
+        if func.value and "::" in text:
+            text = text.replace("::", f":{ctypes.string_at(func.value).decode(errors='replace')}:", 1)
         if flags.value & ERR_TXT_STRING and data.value:
             detail = ctypes.string_at(data.value).decode(errors="replace")
             if detail:

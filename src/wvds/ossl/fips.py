@@ -14,9 +14,17 @@ machine's fipsmodule.cnf and activates the fips and base providers):
   configuration and fails.
 * ``load()`` with ``$OPENSSL_CONF`` / ``$OPENSSL_MODULES`` set: libcrypto reads the
   configuration when it initializes.
+
+Either way nothing non-approved can be fetched through the default query. Only
+the environment way guarantees that fips and base are the *only* active
+providers: if anything used libcrypto before an explicit load() (Python's
+hashlib does at import), libcrypto had no configuration then and activated its
+fallback "default" provider, which stays active (unreachable under fips=yes,
+but listed in `FipsInfo.providers`).
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -45,8 +53,8 @@ _loaded_with: tuple[str | None, str | None, str | None] | None = None
 _fips_provider: int | None = None  # our reference to the FIPS provider, held for the process lifetime
 
 
-def load(openssl_conf: str | None = None, modules_dir: str | None = None, *,
-         libcrypto: str | None = None) -> FipsInfo:
+def load(openssl_conf: str | os.PathLike | None = None, modules_dir: str | os.PathLike | None = None, *,
+         libcrypto: str | os.PathLike | None = None) -> FipsInfo:
     """Load libcrypto and activate the FIPS provider as the only source of algorithms. Idempotent.
 
     libcrypto: explicit path of libcrypto.so.3 (default: $WVDS_LIBCRYPTO, else the soname).
@@ -54,6 +62,8 @@ def load(openssl_conf: str | None = None, modules_dir: str | None = None, *,
     different configuration (a process has exactly one).
     """
     global _info, _loaded_with, _fips_provider
+    openssl_conf, modules_dir, libcrypto = (None if a is None else os.fspath(a)
+                                            for a in (openssl_conf, modules_dir, libcrypto))
     args = (openssl_conf, modules_dir, libcrypto)
     with _lock:
         if _info is not None:
@@ -70,15 +80,15 @@ def load(openssl_conf: str | None = None, modules_dir: str | None = None, *,
         else:
             _lib.check(lib.OPENSSL_init_crypto(_lib.OPENSSL_INIT_LOAD_CONFIG, None),
                        "load config from $OPENSSL_CONF")
-        if not lib.OSSL_PROVIDER_available(None, b"fips"):
-            hint = openssl_conf or "$OPENSSL_CONF"
-            raise OsslError(f"the FIPS provider is not active after loading {hint}: it must include the "
-                            "machine's fipsmodule.cnf (openssl fipsinstall) and activate 'fips'",
-                            _lib.drain_errors(lib))
-        # OSSL_PROVIDER_load on an active provider returns it with one more reference: our handle
+        # Our own reference to the FIPS provider. If the configuration activated it, this returns it;
+        # if activation failed, OSSL_LIB_CTX_load_config still returned 1 with an empty error queue,
+        # and this second attempt is what puts the reason (self-test failure, no module) on the queue.
         prov = lib.OSSL_PROVIDER_load(None, b"fips")
         if not prov:
-            raise _lib.error("FIPS provider cannot be loaded (fips.so, its MAC or its self-test)")
+            raise OsslError(f"the FIPS provider cannot be activated (configuration {openssl_conf or '$OPENSSL_CONF'}"
+                            f", modules {modules_dir or '$OPENSSL_MODULES or the built-in path'}); the "
+                            "configuration must include this machine's fipsmodule.cnf (openssl fipsinstall) "
+                            "and activate 'fips'", _lib.drain_errors(lib))
         if lib.OSSL_PROVIDER_self_test(prov) != 1:
             raise _lib.error("FIPS provider self-test failed")
         if not lib.OSSL_PROVIDER_available(None, b"base"):

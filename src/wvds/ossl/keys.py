@@ -330,6 +330,7 @@ def _ec_public_point(s: AlgorithmSpec, scalar: bytes) -> bytes:
     try:
         bn = _lib.check_ptr(lib.BN_secure_new(), operation)
         _lib.check_ptr(lib.BN_bin2bn(scalar, len(scalar), bn), operation)
+        lib.BN_set_flags(bn, _lib.BN_FLG_CONSTTIME)
         point = _lib.check_ptr(lib.EC_POINT_new(group), operation)
         _lib.check(lib.EC_POINT_mul(group, point, bn, None, None, None), operation)
         out = ctypes.create_string_buffer(s.public_size)
