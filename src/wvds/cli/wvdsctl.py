@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     emit(args, result)
     if result.get("valid") is False:
+        print("wvdsctl: SIGNATURE_INVALID", file=sys.stderr)
         return 1
     return 0
 

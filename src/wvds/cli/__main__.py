@@ -1,0 +1,5 @@
+import sys
+
+from wvds.cli.wvdsctl import main
+
+sys.exit(main())
