@@ -30,6 +30,8 @@ def per_arch_entries(arch: str, build: str) -> list[Entry]:
         Entry(f"lib/{arch}/libcrypto.so.3", os.path.join(ossl, "lib", "libcrypto.so.3"), True),
         Entry(f"lib/{arch}/libssl.so.3", os.path.join(ossl, "lib", "libssl.so.3"), True),
         Entry(f"lib/{arch}/fips.so", os.path.join(ossl, "lib", "ossl-modules", "fips.so"), True),
+        Entry(f"lib/{arch}/libl4re_crypto_service.so",
+              os.path.join(build, arch, "clib", "libl4re_crypto_service.so"), True),
     ]
     return entries
 
@@ -37,6 +39,9 @@ def per_arch_entries(arch: str, build: str) -> list[Entry]:
 def common_entries(root: str, build: str) -> list[Entry]:
     return [
         Entry("README_OEM.md", os.path.join(root, "README_OEM.md")),
+        Entry("include/wvds_crypto.h", os.path.join(root, "src", "c", "include", "wvds_crypto.h")),
+        Entry("examples/oem_gateway.c", os.path.join(root, "examples", "oem_gateway.c")),
+        Entry("examples/Makefile", os.path.join(root, "examples", "Makefile")),
         Entry("licenses/OpenSSL-LICENSE.txt", os.path.join(build, "x86_64", "openssl", "licenses", "LICENSE.txt")),
     ]
 

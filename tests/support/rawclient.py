@@ -30,8 +30,14 @@ class RawClient:
     def __init__(self, path: str, slots: int = 0):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock.connect(path)
-        self.sock.send(HELLO.pack(MAGIC, 1, slots, 0))
-        msg, fds, _, _ = socket.recv_fds(self.sock, WELCOME.size, 2)
+        try:
+            self.sock.send(HELLO.pack(MAGIC, 1, slots, 0))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before HELLO was read: the WELCOME with the status is still queued
+        try:
+            msg, fds, _, _ = socket.recv_fds(self.sock, WELCOME.size, 2)
+        except ConnectionResetError:  # same race: the first receive reports the reset, the second the reply
+            msg, fds, _, _ = socket.recv_fds(self.sock, WELCOME.size, 2)
         if len(msg) != WELCOME.size:
             raise ConnectionError(f"WELCOME of {len(msg)} bytes")
         magic, version, status, self.slots, _, self.size, self.slot_size, self.client_id, _ = WELCOME.unpack(msg)

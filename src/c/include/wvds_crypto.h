@@ -103,7 +103,7 @@ typedef enum wvds_status {
     WVDS_ERR_BUFFER_TOO_SMALL = 0x104,
     WVDS_ERR_ARGUMENT = 0x105,
     WVDS_ERR_DISCONNECTED = 0x106,
-    WVDS_ERR_SYSTEM = 0x107,
+    WVDS_ERR_SYSTEM = 0x107
 } wvds_status;
 
 typedef enum wvds_request_type {
@@ -124,7 +124,7 @@ typedef enum wvds_request_type {
     WVDS_REQ_KEY_LIST = 0x44,
     WVDS_REQ_KEY_DESCRIBE = 0x45,
     WVDS_REQ_KEY_EXPORT = 0x46,
-    WVDS_REQ_STATUS = 0x50,
+    WVDS_REQ_STATUS = 0x50
 } wvds_request_type;
 
 typedef enum wvds_algorithm {
@@ -136,26 +136,26 @@ typedef enum wvds_algorithm {
     WVDS_ALG_ML_KEM_768 = 0x21,
     WVDS_ALG_ML_KEM_1024 = 0x22,
     WVDS_ALG_ECDSA_P256 = 0x30,
-    WVDS_ALG_ECDSA_P384 = 0x31,
+    WVDS_ALG_ECDSA_P384 = 0x31
 } wvds_algorithm;
 
 typedef enum wvds_key_format {
     WVDS_KEY_FORMAT_RAW = 0x00,
     WVDS_KEY_FORMAT_SEED = 0x01,
     WVDS_KEY_FORMAT_EXPANDED = 0x02,
-    WVDS_KEY_FORMAT_PUBLIC = 0x03,
+    WVDS_KEY_FORMAT_PUBLIC = 0x03
 } wvds_key_format;
 
 typedef enum wvds_keyref_kind {
     WVDS_KEYREF_KEY_ID = 0x00,
-    WVDS_KEYREF_INLINE = 0x01,
+    WVDS_KEYREF_INLINE = 0x01
 } wvds_keyref_kind;
 
 typedef enum wvds_hash_alg {
     WVDS_HASH_DEFAULT = 0x00,
     WVDS_HASH_SHA256 = 0x01,
     WVDS_HASH_SHA384 = 0x02,
-    WVDS_HASH_SHA512 = 0x03,
+    WVDS_HASH_SHA512 = 0x03
 } wvds_hash_alg;
 
 #define WVDS_USAGE_ENCRYPT 0x0001u
@@ -243,8 +243,13 @@ WVDS_API uint32_t wvds_conn_client_id(const wvds_conn *conn);
 
 /* Sends one request (type + payload of at most WVDS_MAX_PAYLOAD bytes) and copies the
  * response payload to resp. Returns the response's status (whatever it is, with its
- * payload copied) or a library error. For language bindings and tests; the functions
- * below build and check each payload. */
+ * payload copied) or a library error (>= 0x100). For language bindings and tests; the
+ * functions below build and check each payload. A resp_cap of WVDS_MAX_RESPONSE_PAYLOAD
+ * always suffices.
+ *
+ * ctypes: wvds_connect_ex [c_char_p, POINTER(wvds_options), POINTER(c_void_p)] -> c_int;
+ *         wvds_transact [c_void_p, c_uint8, c_char_p, c_size_t, c_void_p, c_size_t, POINTER(c_size_t)] -> c_int;
+ *         wvds_close [c_void_p] -> None. */
 WVDS_API wvds_status wvds_transact(wvds_conn *conn, uint8_t type, const void *payload, size_t len, void *resp,
                                    size_t resp_cap, size_t *resp_len);
 
@@ -337,11 +342,14 @@ WVDS_API wvds_status wvds_ecdsa_verify_inline(wvds_conn *conn, wvds_algorithm al
  * the service allows this for inline public keys and for keys with
  * WVDS_USAGE_RELEASE_SECRET. Outputs not asked for may be NULL. */
 
-/* New ML-KEM key pair kept in the service; public_key may be NULL (cap 0) if not wanted.
- * On WVDS_ERR_BUFFER_TOO_SMALL the key exists all the same (*key_id is set). */
+/* New ML-KEM key pair kept in the service. public_key may be NULL when it is not wanted
+ * (public_key_len, if not NULL, still gets its size). On WVDS_ERR_BUFFER_TOO_SMALL the key
+ * exists all the same: *key_id is set. */
 WVDS_API wvds_status wvds_mlkem_keygen(wvds_conn *conn, wvds_algorithm algorithm, uint32_t usage, const char *label,
                                        uint32_t *key_id, void *public_key, size_t public_key_cap,
                                        size_t *public_key_len);
+/* ciphertext_cap >= WVDS_MLKEM1024_CIPHERTEXT_SIZE always suffices. On WVDS_ERR_BUFFER_TOO_SMALL
+ * *new_key_id is still set (delete that key) and secret is zeroed. */
 WVDS_API wvds_status wvds_mlkem_encaps(wvds_conn *conn, uint32_t key_id, uint32_t flags, void *ciphertext,
                                        size_t ciphertext_cap, size_t *ciphertext_len, uint32_t *new_key_id,
                                        uint8_t *secret);
@@ -352,7 +360,8 @@ WVDS_API wvds_status wvds_mlkem_encaps_inline(wvds_conn *conn, wvds_algorithm al
 WVDS_API wvds_status wvds_mlkem_decaps(wvds_conn *conn, uint32_t key_id, uint32_t flags, const void *ciphertext,
                                        size_t ciphertext_len, uint32_t *new_key_id, uint8_t *secret);
 
-/* --- Random bytes from the service's FIPS DRBG (any length; large requests are split) --- */
+/* --- Random bytes from the service's FIPS DRBG (any length; large requests are split).
+ * On failure buf is zeroed, never left partly filled. */
 WVDS_API wvds_status wvds_random(wvds_conn *conn, void *buf, size_t len);
 
 /* --- Key management ---------------------------------------------------------------------
@@ -404,7 +413,8 @@ WVDS_API wvds_status wvds_key_describe(wvds_conn *conn, uint32_t key_id, wvds_ke
 
 /* --- Service status -------------------------------------------------------------------- */
 
-/* The service's status as a JSON object, NUL-terminated (cap counts the NUL; *len does not). */
+/* The service's status as a JSON object, NUL-terminated. On success *len is its strlen; on
+ * WVDS_ERR_BUFFER_TOO_SMALL it is the capacity needed, NUL included. */
 WVDS_API wvds_status wvds_service_status(wvds_conn *conn, char *json, size_t cap, size_t *len);
 
 #ifdef __cplusplus

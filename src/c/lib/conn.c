@@ -88,12 +88,25 @@ static wvds_status recv_welcome(int sock, int64_t deadline, welcome *w, int *fds
         char space[CMSG_SPACE(sizeof(int) * MAX_FDS)];
     } control;
     struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
-                         .msg_controllen = sizeof control.space};
+    struct msghdr msg;
     ssize_t n;
-    do
+    bool reset_seen = false;
+    for (;;) {
+        msg = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                              .msg_controllen = sizeof control.space};
         n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
+        if (n >= 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        /* A service that refuses us before reading HELLO closes with our HELLO unread: the
+         * kernel then reports ECONNRESET once, ahead of the refusal still queued for us. */
+        if (errno == ECONNRESET && !reset_seen) {
+            reset_seen = true;
+            continue;
+        }
+        break;
+    }
     if (n == 0 || (n < 0 && errno == ECONNRESET))
         return WVDS_ERR_DISCONNECTED;
     if (n < 0)

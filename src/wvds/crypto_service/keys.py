@@ -17,7 +17,7 @@ from wvds import ossl
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.replay import ReplayWindow
-from wvds.keystore import KeyRecord, KeyStore, KeyStoreError
+from wvds.keystore import KeyRecord, KeyStore, KeyStoreError, NativeKey
 from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, Algorithm, KeyFormat, KeyUsage,
                                      Status)
 
@@ -54,9 +54,11 @@ class Peer:
 
 
 class LiveKey:
-    def __init__(self, record: KeyRecord, pkey: "ossl.PKey | None", replay_window: int):
+    def __init__(self, record: KeyRecord, pkey: "ossl.PKey | None", replay_window: int,
+                 native: "NativeKey | None" = None):
         self.record = record
-        self.pkey = pkey
+        self.pkey = pkey  # for a native key: its public part only
+        self.native = native  # the private key lives in the TPM/HSM: operations go through it, not OpenSSL
         self.uses = record.uses_reserved  # restart: continue after everything reserved before
         self._lock = threading.Lock()
         self.replay = ReplayWindow(replay_window) if record.usage & KeyUsage.REPLAY_PROTECT else None
@@ -103,6 +105,16 @@ def parse_key(algorithm: Algorithm, form: KeyFormat, material: bytes) -> "ossl.P
     raise ServiceError(Status.INVALID_PAYLOAD, f"{name} keys cannot be given in {form.name.lower()} form")
 
 
+def native_public(algorithm: Algorithm, native: NativeKey) -> "ossl.PKey | None":
+    """The public half of a key held by the TPM/HSM, as an OpenSSL key (verify and export run in software)."""
+    if algorithm == Algorithm.AES_256_GCM:
+        return None
+    try:
+        return ossl.key_from_public(OSSL_NAME[algorithm], native.public_key())
+    except ossl.OsslError as e:
+        raise KeyStoreError(f"the secure element returned an unusable public key: {e}") from None
+
+
 class KeyTable:
     def __init__(self, store: KeyStore, config: Config):
         self.store = store
@@ -114,11 +126,13 @@ class KeyTable:
     def load(self) -> int:
         for rec in self.store.load():
             try:
-                self._keys[rec.key_id] = LiveKey(rec, parse_key(rec.algorithm, rec.form, rec.material),
-                                                 self.config.replay_window)
-            except ServiceError as e:
+                native = self.store.open_native(rec) if rec.native else None
+                pkey = native_public(rec.algorithm, native) if native else parse_key(rec.algorithm, rec.form,
+                                                                                      rec.material)
+                self._keys[rec.key_id] = LiveKey(rec, pkey, self.config.replay_window, native)
+            except (ServiceError, KeyStoreError) as e:
                 log.error("stored key unusable, skipped", extra={"key_id": f"0x{rec.key_id:08x}",
-                                                                  "reason": e.message})
+                                                                  "reason": getattr(e, "message", str(e))})
         return len(self._keys)
 
     # -- lookup ------------------------------------------------------------
@@ -154,7 +168,9 @@ class KeyTable:
 
     # -- changes -----------------------------------------------------------
     def create(self, peer: Peer, algorithm: Algorithm, usage: int, label: str, form: KeyFormat, material: bytes,
-               pkey: "ossl.PKey | None") -> LiveKey:
+               pkey: "ossl.PKey | None", native_ok: bool = False) -> LiveKey:
+        """native_ok: a generated key may instead be generated in the key store's TPM/HSM (keystore.native)
+        when its policy does not ask for EXPORTABLE."""
         public_only = form == KeyFormat.PUBLIC
         usage = int(usage) if usage else int(default_usage(algorithm, public_only))
         invalid = usage & ~int(ALLOWED_USAGE[algorithm])  # int arithmetic: ~IntFlag would drop unknown bits
@@ -168,12 +184,22 @@ class KeyTable:
                 raise ServiceError(Status.QUOTA_EXCEEDED, f"uid {peer.uid} owns {owned} keys (limit)")
             key_id = self._new_id()
             reserved = COUNTER_BLOCK if algorithm == Algorithm.AES_256_GCM else 0
-            rec = KeyRecord(key_id, algorithm, usage, peer.uid, label, int(time.time()), form, material, reserved)
+            native = None
+            if native_ok and algorithm in self.store.native_algorithms() and not usage & KeyUsage.EXPORTABLE:
+                try:
+                    material, native = self.store.generate_native(key_id, algorithm)
+                except KeyStoreError as e:
+                    raise ServiceError(Status.STORAGE_ERROR, f"could not generate the key natively: {e}") from None
+                pkey = native_public(algorithm, native)
+            rec = KeyRecord(key_id, algorithm, usage, peer.uid, label, int(time.time()), form, material, reserved,
+                            native is not None)
             try:
                 self.store.save(rec)
             except KeyStoreError as e:
+                if native is not None:
+                    self.store.delete(key_id)  # best effort: removes the element's object again
                 raise ServiceError(Status.STORAGE_ERROR, f"could not store key: {e}") from None
-            live = LiveKey(rec, pkey, self.config.replay_window)
+            live = LiveKey(rec, pkey, self.config.replay_window, native)
             live.uses = 0
             self._keys[key_id] = live
         log.info("key created", extra={"key_id": f"0x{key_id:08x}", "algorithm": algorithm.name, "owner": peer.uid})

@@ -1,4 +1,10 @@
-"""The storage interface every backend implements, and the record it stores."""
+"""The storage interface every backend implements, and the record it stores.
+
+A backend persists KeyRecords (load/save/delete). Backends with a secure element
+may also hold some keys *natively* (the private key never leaves the TPM/HSM):
+such a record has `native=True`, its `material` is only the element's reference
+to the key, and the service performs the operation through `open_native()`.
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -23,13 +29,36 @@ class KeyRecord:
     form: KeyFormat  # how `material` encodes the key (SEED / EXPANDED / RAW / PUBLIC)
     material: bytes  # secret for private keys: only ever held by crypto_service
     uses_reserved: int = 0  # AES: invocation counter high-water mark persisted ahead of use
+    native: bool = False  # material is a reference to a key inside the TPM/HSM (see NativeKey)
 
     def with_reserved(self, reserved: int) -> "KeyRecord":
         return replace(self, uses_reserved=reserved)
 
     def __repr__(self) -> str:  # never print key material
         return (f"KeyRecord(key_id=0x{self.key_id:08x}, algorithm={self.algorithm.name}, owner={self.owner_uid}, "
-                f"label={self.label!r}, form={self.form.name})")
+                f"label={self.label!r}, form={self.form.name}, native={self.native})")
+
+
+class NativeKey(ABC):
+    """A private key that lives in the secure element; the service calls these instead of OpenSSL."""
+
+    algorithm: Algorithm
+
+    def public_key(self) -> bytes:
+        """EC: the uncompressed point 04||X||Y; AES: b""."""
+        return b""
+
+    def ecdsa_sign(self, data: bytes, digest: str, prehashed: bool) -> bytes:
+        """DER ECDSA-Sig-Value over data hashed with digest ("SHA256"...), or over data itself if prehashed."""
+        raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot sign")
+
+    def aes_gcm_encrypt(self, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
+        """(nonce, ciphertext, tag); the nonce is random and never chosen by a caller."""
+        raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot encrypt")
+
+    def aes_gcm_decrypt(self, nonce: bytes, aad: bytes, ciphertext: bytes, tag: bytes) -> bytes:
+        """Plaintext; raises wvds.ossl.AuthenticationError if the tag does not verify."""
+        raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot decrypt")
 
 
 class KeyStore(ABC):
@@ -53,8 +82,23 @@ class KeyStore(ABC):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
 
+    # -- keys held natively by a secure element (optional) -------------------
+    def native_algorithms(self) -> frozenset[Algorithm]:
+        """Algorithms this store generates inside its secure element (as configured); empty by default."""
+        return frozenset()
+
+    def generate_native(self, key_id: int, algorithm: Algorithm) -> tuple[bytes, NativeKey]:
+        """Create a key in the element: (reference to store as the record's material, the usable key)."""
+        raise KeyStoreError(f"the {self.name} backend holds no keys natively")
+
+    def open_native(self, record: KeyRecord) -> NativeKey:
+        """The usable key for a stored native record."""
+        raise KeyStoreError(f"the {self.name} backend holds no keys natively")
+
 
 _BACKENDS: dict[str, Callable[[dict[str, Any]], KeyStore]] = {}
+_MODULES = {"memory": "wvds.keystore.memory", "file": "wvds.keystore.file", "tpm": "wvds.keystore.tpm",
+            "pkcs11": "wvds.keystore.pkcs11"}
 
 
 def register(name: str):
@@ -65,8 +109,19 @@ def register(name: str):
 
 
 def open_keystore(settings: dict[str, Any]) -> KeyStore:
-    import wvds.keystore.memory  # noqa: F401  (registers itself)
+    """Open the configured backend; KeyStoreError with a message naming the field or the device otherwise.
+
+    Backend modules are imported on demand, so a device without tpm2-pytss or
+    python-pkcs11 installed runs the file backend all the same.
+    """
+    import importlib
+
     backend = settings.get("backend")
+    if backend not in _MODULES:
+        raise KeyStoreError(f"keystore.backend: unknown backend {backend!r}; available: {', '.join(sorted(_MODULES))}")
     if backend not in _BACKENDS:
-        raise KeyStoreError(f"keystore.backend: unknown backend {backend!r}; available: {', '.join(sorted(_BACKENDS))}")
+        try:
+            importlib.import_module(_MODULES[backend])
+        except ImportError as e:
+            raise KeyStoreError(f"keystore.backend: the {backend} backend is not installed ({e})") from None
     return _BACKENDS[backend](settings)

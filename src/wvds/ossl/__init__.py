@@ -9,7 +9,7 @@ Modules, one job each:
   errors      OsslError, AuthenticationError, InvalidInputError
   fips        load(), FipsInfo
   rand        random_bytes                 aead        AES-256-GCM (provider-generated nonce)
-  kdf         hkdf_sha256                  keys        PKey: generate, import, export, SPKI DER
+  kdf         hkdf_sha256, pbkdf2_sha256   keys        PKey: generate, import, export, SPKI DER
   signatures  ML-DSA, ECDSA                kem         ML-KEM
 
 Every failure raises OsslError (with OpenSSL's reason text); malformed input is
@@ -19,7 +19,7 @@ it reaches C. Nothing here loads libcrypto at import time.
 from wvds.ossl.aead import aes_gcm_decrypt, aes_gcm_encrypt
 from wvds.ossl.errors import AuthenticationError, InvalidInputError, OsslError
 from wvds.ossl.fips import FipsInfo, load
-from wvds.ossl.kdf import hkdf_sha256
+from wvds.ossl.kdf import hkdf_sha256, pbkdf2_sha256
 from wvds.ossl.kem import mlkem_decapsulate, mlkem_encapsulate
 from wvds.ossl.keys import (ALGORITHMS, PKey, generate_key, key_from_private, key_from_public, key_from_seed,
                             public_key_der)
@@ -28,7 +28,7 @@ from wvds.ossl.signatures import ecdsa_sign, ecdsa_verify, mldsa_sign, mldsa_ver
 
 __all__ = [
     "OsslError", "AuthenticationError", "InvalidInputError", "FipsInfo", "load", "random_bytes",
-    "aes_gcm_encrypt", "aes_gcm_decrypt", "hkdf_sha256", "ALGORITHMS", "PKey", "generate_key", "key_from_seed",
-    "key_from_private", "key_from_public", "public_key_der", "mldsa_sign", "mldsa_verify", "ecdsa_sign",
+    "aes_gcm_encrypt", "aes_gcm_decrypt", "hkdf_sha256", "pbkdf2_sha256", "ALGORITHMS", "PKey", "generate_key",
+    "key_from_seed", "key_from_private", "key_from_public", "public_key_der", "mldsa_sign", "mldsa_verify", "ecdsa_sign",
     "ecdsa_verify", "mlkem_encapsulate", "mlkem_decapsulate",
 ]

@@ -74,7 +74,7 @@ def _members(cls) -> list[tuple[str, int]]:
 def _enum(name: str, items: list[tuple[str, int]], width: int = 2, comment: str = "") -> list[str]:
     lines = [f"/* {comment} */"] if comment else []
     lines.append(f"typedef enum {name} {{")
-    lines += [f"    {n} = 0x{v:0{width}X}," for n, v in items]
+    lines += [f"    {n} = 0x{v:0{width}X}{',' if i < len(items) - 1 else ''}" for i, (n, v) in enumerate(items)]
     lines.append(f"}} {name};")
     return lines
 

@@ -54,7 +54,7 @@ static void check_bad_handshakes(const char *path)
         enum scenario sc;
         wvds_status want;
     } cases[] = {
-        {SC_REFUSED, WVDS_ERR_REFUSED},     {SC_BAD_MAGIC, WVDS_ERR_PROTOCOL}, {SC_SHORT_MEMFD, WVDS_ERR_PROTOCOL},
+        {SC_REFUSED, WVDS_ERR_REFUSED},     {SC_REFUSED_UNREAD, WVDS_ERR_REFUSED}, {SC_BAD_MAGIC, WVDS_ERR_PROTOCOL}, {SC_SHORT_MEMFD, WVDS_ERR_PROTOCOL},
         {SC_UNSEALED, WVDS_ERR_PROTOCOL},   {SC_BAD_CONTROL, WVDS_ERR_PROTOCOL}, {SC_HANGUP, WVDS_ERR_DISCONNECTED},
         {SC_SILENT, WVDS_ERR_TIMEOUT},
     };

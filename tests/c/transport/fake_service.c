@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,13 @@ int run_service(int listen_fd, int canned_fd, pid_t child)
         socklen_t cl = sizeof cred;
         CHECK(getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid == child,
               "peer credentials name the child");
+        if (sc == SC_REFUSED_UNREAD) { /* wait until HELLO is queued, then refuse without reading it */
+            struct pollfd p = {.fd = sock, .events = POLLIN};
+            CHECK(poll(&p, 1, 5000) == 1, "HELLO arrives");
+            send_welcome(sock, WVDS_QUOTA_EXCEEDED, 0, 0, 0, WVDS_TRANSPORT_MAGIC, NULL, 0);
+            close(sock);
+            continue;
+        }
         int requested = read_hello(sock);
         if (sc < SC_MAIN) {
             bad_handshake(sc, sock);

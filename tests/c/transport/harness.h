@@ -34,6 +34,7 @@ extern const char *g_role; /* "service" or "client", for messages */
 /* Connections the child opens, in order; the parent answers each the way its scenario says. */
 enum scenario {
     SC_REFUSED,         /* WELCOME with PERMISSION_DENIED, no descriptors */
+    SC_REFUSED_UNREAD,  /* the same, sent and closed with HELLO still unread (as crypto_service does) */
     SC_BAD_MAGIC,       /* WELCOME with a wrong magic */
     SC_SHORT_MEMFD,     /* memfd smaller than WELCOME says */
     SC_UNSEALED,        /* memfd without seals */

@@ -11,7 +11,10 @@ def encrypt(ctx, payload: bytes) -> bytes:
     req = AesEncryptRequest.decode(payload)
     key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.ENCRYPT, AES)
     ctx.keys.count_use(key, ctx.config.gcm_invocation_limit)
-    nonce, ct, tag = ossl.aes_gcm_encrypt(key.secret, req.aad, req.plaintext)
+    if key.native is not None:  # the key lives in the HSM (keystore.native)
+        nonce, ct, tag = key.native.aes_gcm_encrypt(req.aad, req.plaintext)
+    else:
+        nonce, ct, tag = ossl.aes_gcm_encrypt(key.secret, req.aad, req.plaintext)
     return AesEncryptResponse(nonce, ct, tag).encode()
 
 
@@ -19,7 +22,10 @@ def decrypt(ctx, payload: bytes) -> bytes:
     req = AesDecryptRequest.decode(payload)
     key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.DECRYPT, AES)
     try:
-        plaintext = ossl.aes_gcm_decrypt(key.secret, req.nonce, req.aad, req.ciphertext, req.tag)
+        if key.native is not None:
+            plaintext = key.native.aes_gcm_decrypt(req.nonce, req.aad, req.ciphertext, req.tag)
+        else:
+            plaintext = ossl.aes_gcm_decrypt(key.secret, req.nonce, req.aad, req.ciphertext, req.tag)
     except ossl.AuthenticationError:
         raise ServiceError(Status.DECRYPTION_FAILED, "tag check failed") from None
     # Only authenticated nonces enter the replay window, so forgeries cannot evict real entries.

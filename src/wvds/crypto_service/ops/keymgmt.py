@@ -23,7 +23,7 @@ def generate(ctx, payload: bytes) -> bytes:
         pkey = ossl.generate_key(OSSL_NAME[req.algorithm])
         form = STORED_FORM[req.algorithm]
         material = pkey.private_bytes(form.name.lower())
-    key = ctx.keys.create(ctx.peer, req.algorithm, req.usage, req.label, form, material, pkey)
+    key = ctx.keys.create(ctx.peer, req.algorithm, req.usage, req.label, form, material, pkey, native_ok=True)
     return KeyCreatedResponse(key.key_id, _public(key)).encode()
 
 
@@ -45,7 +45,9 @@ def export(ctx, payload: bytes) -> bytes:
     req = KeyExportRequest.decode(payload)
     key = ctx.keys.get(ctx.peer, req.key_id)
     if req.format == KeyFormat.PUBLIC:
-        return export_public(ctx, KeyIdRequest(req.key_id).encode())
+        if key.pkey is None:
+            raise ServiceError(Status.UNSUPPORTED_ALGORITHM, "AES keys have no public part")
+        return key.pkey.public_bytes()
     if key.record.owner_uid != ctx.peer.uid or not key.record.usage & KeyUsage.EXPORTABLE:
         raise ServiceError(Status.PERMISSION_DENIED, f"key 0x{key.key_id:08x} is not exportable")
     if key.record.form == req.format:

@@ -56,6 +56,8 @@ def ecdsa_sign(ctx, payload: bytes) -> bytes:
     key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.SIGN, ECDSA)
     digest, prehashed = _ecdsa_digest(key.algorithm, req.hash_alg, req.flags, req.data)
     ctx.keys.count_use(key)
+    if key.native is not None:  # the private key lives in the TPM/HSM (keystore.native)
+        return key.native.ecdsa_sign(req.data, digest, prehashed)
     return ossl.ecdsa_sign(key.pkey, req.data, digest, prehashed)
 
 

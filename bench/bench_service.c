@@ -1,0 +1,261 @@
+/* Service vs in-process OpenSSL, measured in one process run.
+ *
+ * Each figure is taken twice: through crypto_service (C client library, shared
+ * memory) and directly with OpenSSL EVP in this process, on the same OpenSSL
+ * build with the same FIPS configuration. bench/run_bench.py builds and runs it.
+ *
+ *   bench_service SOCKET [seconds-per-test]
+ */
+#define _GNU_SOURCE
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wvds_crypto.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int rc) {
+    fprintf(stderr, "bench: %s failed: %s (0x%x)\n", what, wvds_status_name((wvds_status)rc), rc);
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double seconds_per_test = 2.0;
+static const char *socket_path;
+
+/* ---- in-process OpenSSL ------------------------------------------------------------ */
+
+static int evp_aes_gcm(const unsigned char *key, const unsigned char *pt, size_t n, unsigned char *out) {
+    /* Same work as the service does per request: a fresh context, provider-generated IV. */
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    static EVP_CIPHER *gcm;
+    int len, ok;
+    unsigned char iv[12], tag[16];
+    if (!gcm) gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    ok = ctx && EVP_EncryptInit_ex2(ctx, gcm, key, NULL, NULL) && EVP_EncryptUpdate(ctx, out, &len, pt, (int)n) &&
+         EVP_EncryptFinal_ex(ctx, out + len, &len) &&
+         EVP_CIPHER_CTX_get_updated_iv(ctx, iv, sizeof iv) &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag);
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+static EVP_PKEY *evp_keygen(const char *alg) {
+    EVP_PKEY *k = NULL;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
+    if (!c || EVP_PKEY_keygen_init(c) <= 0 || EVP_PKEY_keygen(c, &k) <= 0) k = NULL;
+    EVP_PKEY_CTX_free(c);
+    return k;
+}
+
+static int evp_mldsa_sign(EVP_PKEY *k, const unsigned char *msg, size_t n, unsigned char *sig, size_t *siglen) {
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+    EVP_SIGNATURE *s = EVP_SIGNATURE_fetch(NULL, "ML-DSA-65", NULL);
+    int ok = c && s && EVP_PKEY_sign_message_init(c, s, NULL) > 0 && EVP_PKEY_sign(c, sig, siglen, msg, n) > 0;
+    EVP_SIGNATURE_free(s);
+    EVP_PKEY_CTX_free(c);
+    return ok;
+}
+
+/* ---- measurements ------------------------------------------------------------------- */
+
+typedef struct {
+    double p50_us, p99_us;
+} latency;
+
+#define LAT_N 20000
+static double samples[LAT_N];
+
+static latency latency_of(int (*op)(void *), void *arg) {
+    for (int i = 0; i < 1000; i++) op(arg); /* warm-up */
+    for (int i = 0; i < LAT_N; i++) {
+        double t = now();
+        op(arg);
+        samples[i] = (now() - t) * 1e6;
+    }
+    qsort(samples, LAT_N, sizeof *samples, cmp_double);
+    return (latency){samples[LAT_N / 2], samples[LAT_N * 99 / 100]};
+}
+
+static double rate_of(int (*op)(void *), void *arg) {
+    long n = 0;
+    double start = now(), end = start + seconds_per_test;
+    while (now() < end) {
+        op(arg);
+        n++;
+    }
+    return n / (now() - start);
+}
+
+typedef struct {
+    wvds_conn *conn;
+    uint32_t key_id;
+    unsigned char *in, *out;
+    size_t n;
+    EVP_PKEY *pkey;
+    unsigned char aes_key[32];
+} ctx_t;
+
+static int svc_random16(void *a) {
+    ctx_t *c = a;
+    int rc = wvds_random(c->conn, c->out, 16);
+    if (rc) die("random", rc);
+    return 0;
+}
+static int svc_aes(void *a) {
+    ctx_t *c = a;
+    size_t len;
+    int rc = wvds_aes_encrypt(c->conn, c->key_id, NULL, 0, c->in, c->n, c->out, c->n + 28, &len);
+    if (rc) die("aes_encrypt", rc);
+    return 0;
+}
+static int evp_aes(void *a) {
+    ctx_t *c = a;
+    if (!evp_aes_gcm(c->aes_key, c->in, c->n, c->out)) die("EVP AES-GCM", 0x105);
+    return 0;
+}
+static int svc_sign(void *a) {
+    ctx_t *c = a;
+    size_t len;
+    int rc = wvds_mldsa_sign(c->conn, c->key_id, NULL, 0, c->in, 64, c->out, 5000, &len);
+    if (rc) die("mldsa_sign", rc);
+    return 0;
+}
+static int evp_sign(void *a) {
+    ctx_t *c = a;
+    size_t len = 5000;
+    if (!evp_mldsa_sign(c->pkey, c->in, 64, c->out, &len)) die("EVP ML-DSA sign", 0x105);
+    return 0;
+}
+static int svc_kemgen(void *a) {
+    ctx_t *c = a;
+    uint32_t id;
+    size_t len;
+    int rc = wvds_mlkem_keygen(c->conn, WVDS_ALG_ML_KEM_768, 0, NULL, &id, c->out, 2000, &len);
+    if (rc) die("mlkem_keygen", rc);
+    rc = wvds_key_delete(c->conn, id); /* keep the key table small; costs one small request */
+    if (rc) die("key_delete", rc);
+    return 0;
+}
+static int evp_kemgen(void *a) {
+    (void)a;
+    EVP_PKEY *k = evp_keygen("ML-KEM-768");
+    if (!k) die("EVP ML-KEM keygen", 0x105);
+    EVP_PKEY_free(k);
+    return 0;
+}
+
+static wvds_conn *connect_or_die(void) {
+    wvds_conn *conn;
+    wvds_options o = {.timeout_ms = 30000};
+    int rc = wvds_connect_ex(socket_path, &o, &conn);
+    if (rc) die("connect", rc);
+    return conn;
+}
+
+typedef struct {
+    int (*op)(void *);
+    double rate;
+    ctx_t ctx;
+} thread_job;
+
+static void *run_thread(void *a) {
+    thread_job *j = a;
+    j->rate = rate_of(j->op, &j->ctx);
+    return NULL;
+}
+
+/* Aggregate rate of `op` with `threads` concurrent clients (own connection each when service). */
+static double scaled_rate(int (*op)(void *), ctx_t *proto, int threads, int own_conn) {
+    thread_job jobs[16];
+    pthread_t t[16];
+    double total = 0;
+    for (int i = 0; i < threads; i++) {
+        jobs[i] = (thread_job){op, 0, *proto};
+        jobs[i].ctx.in = malloc(70000);
+        jobs[i].ctx.out = malloc(70000);
+        memset(jobs[i].ctx.in, 0x5a, 70000);
+        if (own_conn) jobs[i].ctx.conn = connect_or_die();
+        pthread_create(&t[i], NULL, run_thread, &jobs[i]);
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(t[i], NULL);
+        total += jobs[i].rate;
+        if (own_conn) wvds_close(jobs[i].ctx.conn);
+        free(jobs[i].ctx.in);
+        free(jobs[i].ctx.out);
+    }
+    return total;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s SOCKET [seconds-per-test]\n", argv[0]);
+        return 2;
+    }
+    socket_path = argv[1];
+    if (argc > 2) seconds_per_test = atof(argv[2]);
+    if (!EVP_default_properties_is_fips_enabled(NULL) || !OSSL_PROVIDER_available(NULL, "fips")) {
+        fprintf(stderr, "bench: in-process OpenSSL is not in FIPS mode (set OPENSSL_CONF)\n");
+        return 1;
+    }
+    ctx_t c = {0};
+    c.conn = connect_or_die();
+    c.in = malloc(70000);
+    c.out = malloc(70000);
+    memset(c.in, 0x5a, 70000);
+    memset(c.aes_key, 7, 32);
+    int rc = wvds_key_import(c.conn, WVDS_ALG_AES_256_GCM, 0, WVDS_KEY_FORMAT_RAW, "bench", c.aes_key, 32, &c.key_id);
+    if (rc) die("key_import", rc);
+
+    printf("{\n");
+    latency l = latency_of(svc_random16, &c);
+    printf("  \"random16_service_us\": {\"p50\": %.2f, \"p99\": %.2f},\n", l.p50_us, l.p99_us);
+    c.n = 64;
+    l = latency_of(svc_aes, &c);
+    latency e = latency_of(evp_aes, &c);
+    printf("  \"aes64_service_us\": {\"p50\": %.2f, \"p99\": %.2f},\n", l.p50_us, l.p99_us);
+    printf("  \"aes64_inprocess_us\": {\"p50\": %.2f, \"p99\": %.2f},\n", e.p50_us, e.p99_us);
+
+    c.n = WVDS_AES_MAX_DATA;
+    double svc = rate_of(svc_aes, &c) * c.n / 1e6, evp = rate_of(evp_aes, &c) * c.n / 1e6;
+    printf("  \"aes_max_request_MBps\": {\"service\": %.1f, \"inprocess\": %.1f, \"bytes\": %zu},\n", svc, evp, c.n);
+
+    uint32_t sign_id;
+    size_t pklen;
+    unsigned char pk[3000];
+    rc = wvds_key_generate(c.conn, WVDS_ALG_ML_DSA_65, 0, "bench", &sign_id, pk, sizeof pk, &pklen);
+    if (rc) die("key_generate", rc);
+    ctx_t s = c;
+    s.key_id = sign_id;
+    s.pkey = evp_keygen("ML-DSA-65");
+    printf("  \"mldsa65_sign_per_s\": {\"service\": %.1f, \"inprocess\": %.1f},\n", rate_of(svc_sign, &s),
+           rate_of(evp_sign, &s));
+    printf("  \"mlkem768_keygen_per_s\": {\"service\": %.1f, \"inprocess\": %.1f},\n", rate_of(svc_kemgen, &c),
+           rate_of(evp_kemgen, &c));
+    printf("  \"mldsa65_sign_scaling\": [");
+    for (int threads = 1; threads <= 4; threads *= 2) {
+        double sv = scaled_rate(svc_sign, &s, threads, 1), ip = scaled_rate(evp_sign, &s, threads, 0);
+        printf("%s{\"clients\": %d, \"service\": %.1f, \"inprocess\": %.1f}", threads > 1 ? ", " : "", threads, sv,
+               ip);
+    }
+    printf("]\n}\n");
+    EVP_PKEY_free(s.pkey);
+    wvds_close(c.conn);
+    return 0;
+}

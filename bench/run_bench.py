@@ -1,0 +1,88 @@
+"""Benchmark crypto_service against in-process OpenSSL on this machine.
+
+    python bench/run_bench.py [--seconds 2] [--json out.json]
+
+Builds bench_service.c against the C client library and our OpenSSL, starts a
+crypto_service (from source, FIPS mode, rate limit off), runs the measurements
+and prints them with the ratios and the machine they were taken on. Run it on an
+otherwise idle machine: there are only 2 cores here and the service, the client
+and the in-process baseline share them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
+
+from support.fips import fipsinstall  # noqa: E402
+from support.service import ServiceProcess, base_config, clib_path  # noqa: E402
+from support.targets import HOST  # noqa: E402
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.machine())
+    return f"{model}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def build(work: Path) -> Path:
+    ossl = HOST.openssl_root
+    exe = work / "bench_service"
+    subprocess.run(["gcc", "-O2", "-Wall", "-o", exe, ROOT / "bench" / "bench_service.c",
+                    "-I", ROOT / "src" / "c" / "include", "-I", ossl / "include",
+                    "-L", clib_path(HOST).parent, "-L", ossl / "lib", "-l", "l4re_crypto_service", "-lcrypto",
+                    "-lpthread", f"-Wl,-rpath,{clib_path(HOST).parent}:{ossl / 'lib'}"], check=True)
+    return exe
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0, help="duration of each throughput test")
+    ap.add_argument("--json", help="also write the raw results here")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wvds-bench-") as tmp:
+        work = Path(tmp)
+        env = fipsinstall(HOST, work)
+        exe = build(work)
+        cfg = base_config(work, limits={"rate_limit": {"requests_per_second": 0}, "max_keys_per_client": 1_000_000,
+                                        "threads_per_client": 2}, log={"level": "info"})
+        with ServiceProcess(HOST, env, work, cfg) as svc:
+            out = subprocess.run([exe, svc.socket, str(args.seconds)], env=env, capture_output=True, text=True)
+        if out.returncode:
+            print(out.stdout, out.stderr, file=sys.stderr)
+            return 1
+    r = json.loads(out.stdout)
+    print(f"machine: {machine()}")
+    print("all figures: service through the C client library vs OpenSSL EVP in the same process, FIPS provider\n")
+    lat, evp = r["aes64_service_us"], r["aes64_inprocess_us"]
+    print(f"RANDOM 16 B round trip     p50 {r['random16_service_us']['p50']:7.1f} us  "
+          f"p99 {r['random16_service_us']['p99']:7.1f} us")
+    print(f"AES-GCM 64 B encrypt       p50 {lat['p50']:7.1f} us  p99 {lat['p99']:7.1f} us   "
+          f"(in-process p50 {evp['p50']:.2f} us)")
+    a = r["aes_max_request_MBps"]
+    print(f"AES-GCM {a['bytes']} B       {a['service']:8.1f} MB/s vs {a['inprocess']:8.1f} MB/s   "
+          f"ratio {a['service'] / a['inprocess']:.0%}")
+    s = r["mldsa65_sign_per_s"]
+    print(f"ML-DSA-65 sign             {s['service']:8.1f} /s   vs {s['inprocess']:8.1f} /s     "
+          f"ratio {s['service'] / s['inprocess']:.0%}")
+    k = r["mlkem768_keygen_per_s"]
+    print(f"ML-KEM-768 keygen(+delete) {k['service']:8.1f} /s   vs {k['inprocess']:8.1f} /s     "
+          f"ratio {k['service'] / k['inprocess']:.0%}")
+    for row in r["mldsa65_sign_scaling"]:
+        print(f"ML-DSA-65 sign, {row['clients']} clients  {row['service']:8.1f} /s   vs {row['inprocess']:8.1f} /s "
+              f"(in-process threads)  ratio {row['service'] / row['inprocess']:.0%}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), **r}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

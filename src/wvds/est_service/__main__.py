@@ -1,0 +1,5 @@
+import sys
+
+from wvds.est_service.main import main
+
+sys.exit(main())

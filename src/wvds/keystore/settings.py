@@ -1,0 +1,121 @@
+"""Typed reading of the `keystore` section of config.json, and of the secrets it names.
+
+Every problem is collected with its field path ("keystore.pin_env: ...") and
+reported at once, like the rest of the configuration. Secrets (device secret,
+passphrase, PIN, TPM auth) are never written in config.json itself: the config
+names a file or an environment variable that holds them.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+from wvds.keystore.base import KeyStoreError
+
+DEFAULT_DIRECTORY = "/var/lib/wvds/keystore"
+
+
+class Fields:
+    """Reads fields of one backend's settings; `finish()` raises KeyStoreError listing every problem."""
+
+    def __init__(self, settings: dict[str, Any], backend: str):
+        self.settings, self.backend = settings, backend
+        self.errors: list[str] = []
+        self.seen = {"backend"}
+
+    def error(self, key: str, message: str) -> None:
+        self.errors.append(f"keystore.{key}: {message}")
+
+    def get(self, key: str, kind, default=None, check=None, why: str = "", required: bool = False):
+        self.seen.add(key)
+        if key not in self.settings:
+            if required:
+                self.error(key, f"required for the {self.backend} backend")
+            return default
+        value = self.settings[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.error(key, f"must be {_KIND.get(kind, kind)}, got {value!r}")
+            return default
+        if check is not None and not check(value):
+            self.error(key, why or f"invalid value {value!r}")
+            return default
+        return value
+
+    def path(self, key: str, default: str | None = None, required: bool = False) -> str | None:
+        return self.get(key, str, default, os.path.isabs, "must be an absolute path", required)
+
+    def directory(self) -> str:
+        return self.path("directory", DEFAULT_DIRECTORY)
+
+    def secret_source(self, file_key: str, env_key: str, required: bool) -> tuple[str, str] | None:
+        """("file", path) or ("env", NAME) from a pair of mutually exclusive fields."""
+        path = self.path(file_key)
+        env = self.get(env_key, str, None, lambda v: v != "" and "=" not in v, "must be an environment variable name")
+        if path and env:
+            self.error(file_key, f"give either {file_key} or {env_key}, not both")
+            return None
+        if path:
+            return ("file", path)
+        if env:
+            return ("env", env)
+        if required and not any(k in self.settings for k in (file_key, env_key)):
+            self.error(file_key, f"required for the {self.backend} backend (or {env_key})")
+        return None
+
+    def choices(self, key: str, allowed: dict[str, Any]) -> list[Any]:
+        names = self.get(key, list, [])
+        out = []
+        for n in names:
+            if n not in allowed:
+                self.error(key, f"unknown entry {n!r}; allowed: {', '.join(sorted(allowed))}")
+            else:
+                out.append(allowed[n])
+        return out
+
+    def finish(self) -> None:
+        for key in sorted(set(self.settings) - self.seen):
+            self.error(key, f"unknown field for the {self.backend} backend (misspelled?)")
+        if self.errors:
+            raise KeyStoreError("\n".join(self.errors))
+
+
+_KIND = {str: "a string", int: "an integer", list: "a list", bool: "true or false", dict: "an object"}
+
+
+def read_secret(source: tuple[str, str], what: str, field: str, strip_newline: bool = True) -> bytes:
+    """The bytes of a secret from ("file", path) or ("env", NAME); KeyStoreError naming the field if unusable.
+
+    A secret file must be a regular file that neither group nor others can read
+    (it is the key to every stored key); it is read without following a symlink
+    at its last component.
+    """
+    kind, where = source
+    if kind == "env":
+        value = os.environ.get(where)
+        if value is None or value == "":
+            raise KeyStoreError(f"keystore.{field}: environment variable {where} with the {what} is not set")
+        return value.encode()
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise KeyStoreError(f"keystore.{field}: {where}: {what} file not found") from None
+    except OSError as e:
+        raise KeyStoreError(f"keystore.{field}: {where}: cannot open the {what} file ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyStoreError(f"keystore.{field}: {where}: not a regular file")
+        if st.st_mode & 0o077:
+            raise KeyStoreError(f"keystore.{field}: {where}: the {what} file is accessible to group or others "
+                                f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 0600 it")
+        data = b""
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    finally:
+        os.close(fd)
+    if strip_newline:
+        data = data.rstrip(b"\r\n")
+    if not data:
+        raise KeyStoreError(f"keystore.{field}: {where}: the {what} file is empty")
+    return data

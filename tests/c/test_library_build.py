@@ -1,0 +1,57 @@
+"""What SCons builds into build/<arch>/clib/: the shipped library and the example.
+
+The library exports exactly the documented API (wvds_* of wvds_crypto.h and wvds_srv_* of
+wvds_srv.h), links nothing but libc (no libcrypto: it does no cryptography), and carries the
+hardening the other shipped binaries carry.
+"""
+import re
+import subprocess
+
+from conftest import C_SRC, LIB_NAME
+from support.targets import ELF_MACHINE, elf_machine
+
+
+def declared(header):
+    """Function names declared with WVDS_API in a header."""
+    text = header.read_text()
+    return set(re.findall(r"WVDS_API\s+[\w\s\*]*?\b(wvds_\w+)\s*\(", text))
+
+
+def readelf(*args):
+    return subprocess.run(["readelf", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_exports_exactly_the_documented_api(clib):
+    public = declared(C_SRC / "include" / "wvds_crypto.h")
+    service = declared(C_SRC / "transport" / "wvds_srv.h")
+    assert len(public) > 30 and service == {"wvds_srv_shm_size", "wvds_srv_init_control", "wvds_srv_next",
+                                            "wvds_srv_complete"}
+    out = subprocess.run(["nm", "-D", "--defined-only", str(clib)], capture_output=True, text=True, check=True).stdout
+    exported = {line.split()[-1] for line in out.splitlines() if line.split()[1] in "TtWwDdBbRr"}
+    assert exported == public | service
+
+
+def test_links_only_libc(clib, arch):
+    dyn = readelf("-d", str(clib))
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dyn))
+    assert not any("crypto" in n or "ssl" in n for n in needed), needed
+    assert needed <= {"libc.so.6", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"}, needed
+    assert f"Library soname: [{LIB_NAME}]" in dyn
+    assert elf_machine(clib) == ELF_MACHINE[arch]
+
+
+def test_is_hardened(clib):
+    dyn = readelf("-d", str(clib))
+    assert "BIND_NOW" in dyn and "NOW" in dyn  # -z now
+    assert "GNU_RELRO" in readelf("-l", "-W", str(clib))  # -z relro
+    undefined = subprocess.run(["nm", "-D", "--undefined-only", str(clib)], capture_output=True, text=True,
+                               check=True).stdout
+    assert "__stack_chk_fail" in undefined  # -fstack-protector-strong
+    assert re.search(r"__\w+_chk\b", undefined.replace("__stack_chk_fail", ""))  # _FORTIFY_SOURCE
+
+
+def test_example_is_built_against_the_library(clib, arch):
+    example = clib.parent / "oem_gateway"
+    assert elf_machine(example) == ELF_MACHINE[arch]
+    dyn = readelf("-d", str(example))
+    assert f"Shared library: [{LIB_NAME}]" in dyn and "[$ORIGIN]" in dyn

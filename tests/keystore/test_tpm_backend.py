@@ -1,0 +1,97 @@
+"""The TPM 2.0 backend against swtpm: the KEK sealing (auth value, PCR binding, this-TPM-only), the start-up
+errors an operator must be able to act on, and ECDSA P-256 keys generated and used inside the TPM."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from keystore.conftest import make_backend
+from keystore.test_file_backend import start_fails
+from support.tpm import Swtpm
+from wvds.client import Client, ServiceStatusError
+from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KeyFormat, KeyUsage, Status
+
+
+@pytest.fixture
+def tb(request, tmp_path, fips_env):
+    return make_backend("tpm", request, tmp_path, fips_env)
+
+
+def test_kek_is_sealed_by_the_tpm(tb):
+    svc = tb.service()
+    with svc, Client(svc.socket) as c:
+        key = c.generate_key(Algorithm.AES_256_GCM).key_id
+        sealed = c.encrypt(key, b"tpm")
+        assert c.status()["keystore"]["kek"] == "tpm-sealed"
+    kek = json.loads((tb.directory / "store.json").read_text())["kek"]
+    assert kek["source"] == "tpm" and kek["pcrs"] == [] and len(bytes.fromhex(kek["private"])) > 32
+    with svc, Client(svc.socket) as c:
+        assert c.decrypt(key, sealed) == b"tpm"
+
+
+def test_auth_value_is_required_and_checked(tb):
+    svc = tb.service(extra_env={"WVDS_TEST_TPM_AUTH": "right-auth"}, auth_env="WVDS_TEST_TPM_AUTH")
+    with svc, Client(svc.socket) as c:
+        c.generate_key(Algorithm.ML_DSA_44)
+    start_fails(tb.service(extra_env={"WVDS_TEST_TPM_AUTH": "wrong-auth"}, auth_env="WVDS_TEST_TPM_AUTH"),
+                "the TPM refused to unseal the KEK: wrong auth value")
+    start_fails(tb.service(), "keystore.auth_file: the KEK of this store is sealed with an auth value")
+    with svc, Client(svc.socket) as c:
+        assert len(c.list_keys()) == 1
+
+
+def test_pcr_binding(tb, swtpm):
+    svc = tb.service(pcrs=[16])
+    with svc, Client(svc.socket) as c:
+        key = c.generate_key(Algorithm.AES_256_GCM).key_id
+    with svc, Client(svc.socket) as c:  # same PCR values: unseals
+        c.encrypt(key, b"x")
+    start_fails(tb.service(pcrs=[16, 23]), "keystore.pcrs: the KEK of this store is sealed to sha256 PCRs [16]")
+    swtpm.extend_pcr(16)  # e.g. a different boot chain was measured
+    start_fails(svc, "PCR mismatch")
+
+
+def test_missing_tpm(tb):
+    start_fails(tb.service(tcti="swtpm:host=127.0.0.1,port=1"), "keystore.tcti: no TPM reachable through")
+    start_fails(tb.service(tcti="device:/dev/wvds-no-such-tpm"), "keystore.tcti: no TPM reachable through")
+
+
+def test_another_tpm_cannot_open_the_store(tb, tmp_path):
+    svc = tb.service()
+    with svc, Client(svc.socket) as c:
+        c.generate_key(Algorithm.AES_256_GCM)
+    with Swtpm(tmp_path / "other-tpm") as other:
+        start_fails(tb.service(tcti=other.tcti), "not the TPM the store was created on")
+
+
+def test_ecdsa_p256_keys_live_and_sign_in_the_tpm(tb):
+    svc = tb.service(native=["ecdsa-p256"])
+    with svc, Client(svc.socket) as c:
+        created = c.generate_key(Algorithm.ECDSA_P256, label="device-id")
+        soft = c.generate_key(Algorithm.ECDSA_P256, KeyUsage.SIGN | KeyUsage.VERIFY | KeyUsage.EXPORTABLE)
+        assert c.status()["keystore"]["native_keys"] == 1  # the exportable one cannot live in the TPM
+        assert len(c.export_key(soft.key_id, KeyFormat.RAW)) == 32
+        with pytest.raises(ServiceStatusError) as e:
+            c.export_key(created.key_id, KeyFormat.RAW)
+        assert e.value.status == Status.PERMISSION_DENIED
+    pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), created.public_key)
+    long_data = bytes(range(256)) * 20  # > 1024 bytes: hashed with a TPM hash sequence
+    with svc, Client(svc.socket) as c:
+        assert c.status()["keystore"]["native_keys"] == 1
+        assert c.export_public(created.key_id).public_key == created.public_key
+        for data, hash_alg, h in [(b"csr", HashAlg.DEFAULT, hashes.SHA256()), (long_data, HashAlg.SHA256,
+                                                                                hashes.SHA256()),
+                                  (b"384", HashAlg.SHA384, hashes.SHA384())]:
+            pub.verify(c.ecdsa_sign(created.key_id, data, hash_alg), data, ec.ECDSA(h))
+        digest = hashes.Hash(hashes.SHA256())
+        digest.update(b"prehashed")
+        sig = c.ecdsa_sign(created.key_id, digest.finalize(), HashAlg.DEFAULT, EcdsaFlags.PREHASHED)
+        pub.verify(sig, b"prehashed", ec.ECDSA(hashes.SHA256()))
+        assert c.ecdsa_verify(created.key_id, b"csr", c.ecdsa_sign(created.key_id, b"csr"))
+        c.delete_key(created.key_id)
+    with svc, Client(svc.socket) as c:
+        assert [k for k, _ in c.list_keys()] == [soft.key_id]
+        assert c.status()["keystore"]["native_keys"] == 0
