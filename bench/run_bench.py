@@ -52,8 +52,8 @@ def main() -> int:
         work = Path(tmp)
         env = fipsinstall(HOST, work)
         exe = build(work)
-        cfg = base_config(work, limits={"rate_limit": {"requests_per_second": 0}, "max_keys_per_client": 1_000_000,
-                                        "threads_per_client": 2}, log={"level": "info"})
+        cfg = base_config(work, limits={"rate_limit": {"requests_per_second": 0}, "max_keys_per_client": 1_000_000},
+                         log={"level": "info"})
         with ServiceProcess(HOST, env, work, cfg) as svc:
             out = subprocess.run([exe, svc.socket, str(args.seconds)], env=env, capture_output=True, text=True)
         if out.returncode:

@@ -44,7 +44,7 @@ class Config:
     grants: tuple[Grant, ...] = ()
     max_clients: int = 64
     slots_per_client: int = 8
-    threads_per_client: int = 2
+    workers: int = 0  # 0 = one per CPU
     max_keys_per_client: int = 1024
     rate_limit: RateLimit = RateLimit()
     gcm_invocation_limit: int = 2**32
@@ -151,7 +151,7 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     positive = lambda v: v > 0  # noqa: E731
     max_clients = lim.get("max_clients", int, d.max_clients, lambda v: 1 <= v <= 1024, "must be 1..1024")
     slots = lim.get("slots_per_client", int, d.slots_per_client, lambda v: 1 <= v <= 64, "must be 1..64")
-    threads = lim.get("threads_per_client", int, d.threads_per_client, lambda v: 1 <= v <= 16, "must be 1..16")
+    workers = lim.get("workers", int, d.workers, lambda v: 0 <= v <= 256, "must be 0..256 (0 = one per CPU)")
     max_keys = lim.get("max_keys_per_client", int, d.max_keys_per_client, positive, "must be > 0")
     gcm_limit = lim.get("gcm_invocation_limit", int, d.gcm_invocation_limit, lambda v: 1 <= v <= 2**32,
                         "must be 1..4294967296 (SP 800-38D limit for random 96-bit IVs)")
@@ -184,7 +184,7 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     if errors:
         raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
     return Config(path, socket_path, _octal(mode_text), allow_uids, allow_gids, tuple(grants), max_clients, slots,
-                  threads, max_keys, rate, gcm_limit, replay, spin, ossl_conf, ossl_modules, keystore, level)
+                  workers, max_keys, rate, gcm_limit, replay, spin, ossl_conf, ossl_modules, keystore, level)
 
 
 def _octal(text: str) -> int | None:

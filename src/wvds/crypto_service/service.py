@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from wvds import ossl
@@ -35,6 +37,8 @@ class CryptoService:
         self.started = time.time()
         self.fips: ossl.FipsInfo | None = None
         self.listener: Listener | None = None
+        workers = config.workers or os.cpu_count() or 2
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
 
     # -- start-up ----------------------------------------------------------
     def start(self) -> None:
@@ -112,6 +116,7 @@ class CryptoService:
             "operations": [t.name for t in RequestType],
             "limits": {"max_payload": MAX_PAYLOAD, "max_response_payload": MAX_RESPONSE_PAYLOAD,
                        "slots_per_client": cfg.slots_per_client, "max_clients": cfg.max_clients,
+                       "workers": self.pool._max_workers,
                        "max_keys_per_client": cfg.max_keys_per_client,
                        "gcm_invocation_limit": cfg.gcm_invocation_limit, "replay_window": cfg.replay_window,
                        "rate_limit": {"requests_per_second": cfg.rate_limit.requests_per_second,
@@ -140,6 +145,7 @@ class CryptoService:
             s.shutdown()
         for s in sessions:
             s.join(timeout)
+        self.pool.shutdown(wait=True)  # requests already taken are answered before the store closes
         if hasattr(self, "store"):
             self.store.close()
         log.info("crypto_service stopped")

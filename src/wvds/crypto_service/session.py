@@ -1,8 +1,12 @@
-"""One connected client: its channel, identity, rate limiter and serving threads.
+"""One connected client: its channel, identity, rate limiter and serving thread.
 
-Each serving thread takes the next submitted slot (the C side copies the request
-out of shared memory once), dispatches it and completes the slot. Several
-threads per client let its slots run concurrently; crypto calls release the GIL.
+The serving thread takes the next submitted slot (the C side copies the request
+out of shared memory once) and answers it. Cheap requests (AES, random, key
+lookups) are answered inline, which keeps small-request latency low; expensive
+ones (key generation, signatures, ML-KEM) go to the service's worker pool, so a
+client with several slots in flight, and many clients at once, use every core
+(OpenSSL calls release the GIL). The channel is closed only when the thread has
+stopped and no worker still holds one of its slots.
 """
 from __future__ import annotations
 
@@ -15,12 +19,20 @@ from wvds.crypto_service import dispatch
 from wvds.crypto_service.context import RequestContext
 from wvds.crypto_service.keys import Peer
 from wvds.crypto_service.ratelimit import TokenBucket
-from wvds.protocol.constants import Status
+from wvds.protocol.constants import RequestType, Status
 from wvds.protocol.header import pack_response
 from wvds.transport.linux_shm import REQ_AREA, Channel, TransportError
 
 log = logging.getLogger("wvds.session")
 POLL_MS = 500  # how often an idle thread checks whether the service is stopping
+
+# Operations worth a hand-off to the worker pool (milliseconds of CPU, GIL released inside OpenSSL).
+HEAVY = frozenset({
+    RequestType.MLDSA_SIGN, RequestType.MLDSA_VERIFY, RequestType.ECDSA_SIGN, RequestType.ECDSA_VERIFY,
+    RequestType.MLKEM_KEYGEN, RequestType.MLKEM_ENCAPS, RequestType.MLKEM_DECAPS,
+    RequestType.KEY_GENERATE, RequestType.KEY_IMPORT,
+})
+_HEAVY_CODES = frozenset(int(t) for t in HEAVY)
 
 
 class Session:
@@ -31,17 +43,31 @@ class Session:
         self.ctx = RequestContext(Peer(c.pid, c.uid, c.gid), channel.client_id, service.keys, cfg, service.status)
         rl = cfg.rate_limit
         self.bucket = TokenBucket(rl.requests_per_second, rl.burst, rl.cooldown_ms / 1000.0)
-        self._live = cfg.threads_per_client
+        self._users = 1  # the serving thread + one per request handed to the pool
         self._lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._serve, name=f"client-{channel.client_id}-{i}", daemon=True)
-                        for i in range(cfg.threads_per_client)]
+        self.thread = threading.Thread(target=self._serve, name=f"client-{channel.client_id}", daemon=True)
 
     def start(self) -> None:
         log.info("client connected", extra={"client": self.channel.client_id, "pid": self.ctx.peer.pid,
                                             "uid": self.ctx.peer.uid, "gid": self.ctx.peer.gid,
                                             "slots": self.channel.slots})
-        for t in self.threads:
-            t.start()
+        self.thread.start()
+
+    def _answer(self, slot: int, frame: bytes) -> None:
+        try:
+            if self.service.stopping.is_set():
+                response = pack_response(Status.SHUTTING_DOWN)
+            else:
+                response = dispatch.handle(self.ctx, self.bucket, frame)
+            self.channel.complete(slot, response)
+        except TransportError:
+            log.exception("transport error", extra={"client": self.channel.client_id})
+
+    def _answer_in_pool(self, slot: int, frame: bytes) -> None:
+        try:
+            self._answer(slot, frame)
+        finally:
+            self._release()
 
     def _serve(self) -> None:
         buf = ctypes.create_string_buffer(REQ_AREA)
@@ -55,33 +81,39 @@ class Session:
                     continue
                 if slot < 0:
                     break  # peer gone (or the service shut the socket down)
-                try:
-                    if self.service.stopping.is_set():
-                        response = pack_response(Status.SHUTTING_DOWN)
-                    else:
-                        response = dispatch.handle(self.ctx, self.bucket, frame)
-                    self.channel.complete(slot, response)
-                finally:
-                    ctypes.memset(buf, 0, len(frame))  # requests may carry plaintext or key material
-                    del frame
+                ctypes.memset(buf, 0, len(frame))  # requests may carry plaintext or key material
+                # Byte 2 is the request type; only peeked here, dispatch validates everything.
+                if len(frame) > 2 and frame[2] in _HEAVY_CODES and not self.service.stopping.is_set():
+                    with self._lock:
+                        self._users += 1
+                    try:
+                        self.service.pool.submit(self._answer_in_pool, slot, frame)
+                    except RuntimeError:  # pool shut down: the service is stopping
+                        self._release()
+                        self.channel.complete(slot, pack_response(Status.SHUTTING_DOWN))
+                else:
+                    self._answer(slot, frame)
         except TransportError:
             log.exception("transport error", extra={"client": self.channel.client_id})
         finally:
-            with self._lock:
-                self._live -= 1
-                last = self._live == 0
-            if last:
-                self.channel.close()
-                self.service.session_ended(self)
-                log.info("client disconnected", extra={"client": self.channel.client_id})
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._users == 0
+        if last:
+            self.channel.close()
+            self.service.session_ended(self)
+            log.info("client disconnected", extra={"client": self.channel.client_id})
 
     def shutdown(self) -> None:
-        """Wake the serving threads (they see the socket hang up) so they finish."""
+        """Wake the serving thread (it sees the socket hang up) so it finishes."""
         try:
             self.channel.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
     def join(self, timeout: float) -> None:
-        for t in self.threads:
-            t.join(timeout)
+        self.thread.join(timeout)
+
