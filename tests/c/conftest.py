@@ -1,57 +1,19 @@
-"""Fixtures for the C client library tests: the library per architecture, compiling test
-programs for an architecture, and a fake service (tests/c/fake_service.py) to talk to.
-
-Tests that take `arch` run once per architecture (--arch restricts them); aarch64 programs run
-under qemu-user. The fake service always runs natively (it is Python on this machine), so an
-aarch64 client talks to an x86_64 service over the same shared memory.
-"""
+"""Fixtures for the C client library tests; the helpers they use are in clib_helpers.py
+(a uniquely named module, so other test folders' conftest.py files never shadow it)."""
 from __future__ import annotations
 
-import platform
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from support.targets import ARCHS, BUILD, ROOT, Target
-
-C_SRC = ROOT / "src" / "c"
-LIB_NAME = "libl4re_crypto_service.so"
-COMPILER = {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}
-WARNINGS = ["-std=c11", "-pthread", "-Wall", "-Wextra", "-Werror"]
-HOST = platform.machine()
+from clib_helpers import HOST, library
+from support.targets import ARCHS, Target
 
 
 def pytest_generate_tests(metafunc):
     if "arch" in metafunc.fixturenames:
         archs = metafunc.config.getoption("arch") or list(ARCHS)
         metafunc.parametrize("arch", archs, scope="module")
-
-
-def library_sources() -> list[Path]:
-    return sorted((C_SRC / "transport").glob("*.c")) + sorted((C_SRC / "lib").glob("*.c"))
-
-
-_built: dict[str, Path] = {}
-
-
-def library(arch: str) -> Path:
-    """build/<arch>/clib/libl4re_crypto_service.so, brought up to date by `scons clib` once per session."""
-    if arch not in _built:
-        r = subprocess.run(["scons", "-Q", f"ARCHS={arch}", "clib"], cwd=ROOT, capture_output=True, text=True)
-        lib = BUILD / arch / "clib" / LIB_NAME
-        if r.returncode or not lib.exists():
-            pytest.fail(f"`scons clib ARCHS={arch}` failed (is packaging/SConscript.clib in SConstruct?):\n"
-                        f"{r.stdout[-3000:]}{r.stderr[-3000:]}")
-        _built[arch] = lib
-    return _built[arch]
-
-
-def compile_c(arch: str, sources: list[Path], output: Path, flags: list[str] = (), libs: list[str] = ()) -> Path:
-    cmd = [COMPILER[arch], *WARNINGS, *flags, "-o", str(output), *map(str, sources), *libs]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    return output
 
 
 @pytest.fixture(scope="module")

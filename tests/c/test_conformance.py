@@ -9,7 +9,7 @@ talks to the x86_64 service through the same shared memory.
 """
 import struct
 
-from conftest import C_SRC, ROOT, compile_c
+from clib_helpers import C_SRC, ROOT, compile_c
 from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KemFlags, KeyFormat, KeyUsage, RequestType, Status
 from wvds.protocol.payloads import (AesDecryptRequest, AesEncryptRequest, EcdsaSignRequest, KeyExportRequest,
                                     KeyGenerateRequest, KeyIdRequest, KeyImportRequest, KeyListRequest, KeyRef,

@@ -1,9 +1,10 @@
 """examples/: the OEM gateway builds with its Makefile against a delivery's layout (include/,
-lib/<arch>/) for each architecture and runs its whole story against a service."""
+lib/<arch>/) for each architecture. Its whole story runs against the real service in
+tests/service/test_c_example.py."""
 import shutil
 import subprocess
 
-from conftest import C_SRC, COMPILER, LIB_NAME, ROOT
+from clib_helpers import C_SRC, COMPILER, LIB_NAME, ROOT
 
 EXAMPLES = ROOT / "examples"
 
@@ -25,17 +26,6 @@ def make_example(tmp_path, arch, clib):
                         "CFLAGS=-O2 -Wall -Wextra -Werror -fPIE"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     return top / "examples" / "oem_gateway"
-
-
-def test_gateway_story_against_a_service(arch, clib, runner, fake_service, tmp_path):
-    program = make_example(tmp_path, arch, clib)
-    r = runner.run(program, fake_service.path, check=False, timeout=300)
-    out = r.stdout.decode(errors="replace")
-    assert r.returncode == 0, out + r.stderr.decode(errors="replace")
-    assert "signature verified (tampered copy rejected)" in out and "t=9 temp=23.75C" in out
-    assert "oem_gateway: all steps succeeded" in out
-    assert fake_service.errors == []
-    assert fake_service.crypto.keys == {}  # every key it made was deleted again
 
 
 def test_gateway_fails_cleanly_without_a_service(arch, clib, runner, tmp_path):

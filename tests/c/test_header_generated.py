@@ -8,7 +8,7 @@ from wvds.protocol import cheader
 from wvds.protocol.constants import MAX_PAYLOAD, RequestType, Status
 from wvds.version import VERSION
 
-from conftest import C_SRC, ROOT
+from clib_helpers import C_SRC, ROOT
 
 HEADER = C_SRC / "include" / "wvds_crypto.h"
 

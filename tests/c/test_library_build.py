@@ -7,7 +7,7 @@ hardening the other shipped binaries carry.
 import re
 import subprocess
 
-from conftest import C_SRC, LIB_NAME
+from clib_helpers import C_SRC, LIB_NAME
 from support.targets import ELF_MACHINE, elf_machine
 
 

@@ -6,7 +6,7 @@ covers concurrent slots from many threads, timeouts and slot reclaim, a dead pee
 req_len beyond the request area, malformed handshakes and responses (WVDS_ERR_PROTOCOL), argument
 checks and the stream format. Built with sanitizers natively, plain for aarch64 under qemu-user.
 """
-from conftest import C_SRC, HOST, ROOT, compile_c, library_sources
+from clib_helpers import C_SRC, HOST, ROOT, compile_c, library_sources
 
 TEST_SRC = ROOT / "tests" / "c" / "transport"
 INCLUDES = [f"-I{C_SRC / 'include'}", f"-I{C_SRC / 'transport'}", f"-I{C_SRC / 'lib'}", f"-I{TEST_SRC}"]
