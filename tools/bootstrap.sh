@@ -10,6 +10,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${WVDS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wvds}
 mkdir -p "$cache"
+# One bootstrap at a time (parallel builds/tests may call this concurrently).
+exec 9>"$cache/.bootstrap.lock"
+flock 9
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
