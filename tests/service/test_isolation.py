@@ -15,10 +15,8 @@ import pytest
 from support.rawclient import RawClient, Refused
 from support.service import clib_path
 from support.targets import HOST, ROOT
-from wvds.client import Client, TransportFailure
-from wvds.protocol.constants import Algorithm, KeyUsage, RequestType, Status
-from wvds.protocol.header import pack_request
-from wvds.protocol.payloads import KeyGenerateRequest
+from wvds.client import Client
+from wvds.protocol.constants import Algorithm, Status
 
 NOBODY = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root (CI runs as root)")

@@ -84,7 +84,7 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError(f"service did not stop within {timeout}s after signal {sig}:\n{self.log()}")
+                raise RuntimeError(f"service did not stop within {timeout}s after signal {sig}:\n{self.log()}") from None
         self._log.close()
         rc = self.proc.returncode
         self.proc = None

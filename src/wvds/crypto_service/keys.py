@@ -146,7 +146,7 @@ class KeyTable:
                 usage |= g.usage & key.record.usage
         return usage
 
-    def get(self, peer: Peer, key_id: int, need: KeyUsage = KeyUsage(0),
+    def get(self, peer: Peer, key_id: int, need: int = 0,
             algorithms: tuple[Algorithm, ...] | None = None) -> LiveKey:
         key = self._keys.get(key_id)
         usage = self._granted_usage(peer, key) if key else 0
