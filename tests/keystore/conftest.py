@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from support.fips import fipsinstall
 from support.service import ServiceProcess, base_config, clib_path
 from support.softhsm import SoftHsm

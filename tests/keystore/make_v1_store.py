@@ -17,6 +17,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 from support.fips import fipsinstall  # noqa: E402
 from support.service import ServiceProcess, base_config  # noqa: E402
 from support.targets import HOST  # noqa: E402
+
 from wvds.client import Client  # noqa: E402
 from wvds.protocol.constants import Algorithm, KeyFormat, KeyUsage  # noqa: E402
 

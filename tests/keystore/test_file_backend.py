@@ -120,7 +120,8 @@ def test_passphrase_from_environment_or_credential_file(fb, tmp_path):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"secret_file": None}, "keystore.secret_file: the file backend needs a device secret"),
+    ({"secret_file": None}, "keystore.secret_file: /etc/opt/wvds/keystore.secret: device secret file not found; "
+                            "create it once per device with: head -c 32 /dev/urandom >"),
     ({"passphrase_env": "X"}, "give either secret_file or a passphrase"),
     ({"directory": "relative/dir"}, "keystore.directory: must be an absolute path"),
     ({"secret_fiel": "/x"}, "keystore.secret_fiel: unknown field for the file backend"),

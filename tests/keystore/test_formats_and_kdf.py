@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from ossl import _child
 from ossl._child import in_fips_process
+
 from wvds.keystore import fileformat as ff
 from wvds.keystore.base import KeyRecord
 from wvds.protocol.constants import Algorithm, KeyFormat

@@ -7,10 +7,10 @@ import json
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from support.tpm import Swtpm
 
 from keystore.conftest import make_backend
 from keystore.test_file_backend import start_fails
-from support.tpm import Swtpm
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KeyFormat, KeyUsage, Status
 
@@ -95,3 +95,18 @@ def test_ecdsa_p256_keys_live_and_sign_in_the_tpm(tb):
     with svc, Client(svc.socket) as c:
         assert [k for k, _ in c.list_keys()] == [soft.key_id]
         assert c.status()["keystore"]["native_keys"] == 0
+
+
+def test_owner_hierarchy_auth(tb, tmp_path):
+    from tpm2_pytss.constants import ESYS_TR
+    with Swtpm(tmp_path / "owned-tpm") as tpm:
+        ctx = tpm.esapi()
+        try:
+            ctx.hierarchy_change_auth(ESYS_TR.OWNER, b"owner-secret")
+        finally:
+            ctx.close()
+        start_fails(tb.service(tcti=tpm.tcti), "storage primary key", "wrong owner hierarchy auth")
+        svc = tb.service(tcti=tpm.tcti, extra_env={"WVDS_TEST_OWNER_AUTH": "owner-secret"},
+                         owner_auth_env="WVDS_TEST_OWNER_AUTH")
+        with svc, Client(svc.socket) as c:
+            c.generate_key(Algorithm.AES_256_GCM)

@@ -52,7 +52,7 @@ class Config:
     spin_us: int = 50
     openssl_config: str | None = None
     openssl_modules: str | None = None
-    keystore: dict[str, Any] = field(default_factory=lambda: {"backend": "memory"})
+    keystore: dict[str, Any] = field(default_factory=lambda: {"backend": "file"})  # docs/keystore.md
     log_level: str = "info"
 
 
@@ -171,9 +171,9 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     ossl_modules = ossl.get("modules", str, None, os.path.isabs, "must be an absolute path")
     ossl.unknown()
 
-    keystore = top.get("keystore", dict, {"backend": "memory"})
+    keystore = top.get("keystore", dict, {"backend": "file"})
     if not isinstance(keystore.get("backend"), str):
-        errors.append("keystore.backend: required, one of the backends in docs/config.md")
+        errors.append("keystore.backend: required, one of the backends in docs/keystore.md")
 
     log = top.sub("log")
     level = log.get("level", str, "info", lambda v: v in ("debug", "info", "warning", "error"),

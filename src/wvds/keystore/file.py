@@ -16,6 +16,7 @@ from wvds.keystore.directory import EncryptedDirectoryStore
 from wvds.keystore.kek import Kek
 from wvds.keystore.settings import Fields, read_secret
 
+DEFAULT_SECRET_FILE = "/etc/opt/wvds/keystore.secret"
 MIN_SECRET_BYTES = 32
 MIN_PASSPHRASE = 12
 
@@ -34,14 +35,22 @@ class FileKeyStore(EncryptedDirectoryStore):
         if self._secret_source and passphrase:
             f.error("secret_file", "give either secret_file or a passphrase (passphrase_file/passphrase_env), not both")
         elif not self._secret_source and not passphrase and not f.errors:
-            f.error("secret_file", "the file backend needs a device secret: secret_file, passphrase_file or "
-                                   "passphrase_env")
+            if any(k in settings for k in ("secret_file", "passphrase_file", "passphrase_env")):
+                f.error("secret_file", "the file backend needs a device secret: secret_file, passphrase_file or "
+                                       "passphrase_env")
+            self._secret_source = DEFAULT_SECRET_FILE
         f.finish()
         self._passphrase_source = passphrase
         self._open_store(directory)
 
     def _device_secret(self) -> bytes:
-        secret = read_secret(("file", self._secret_source), "device secret", "secret_file", strip_newline=False)
+        try:
+            secret = read_secret(("file", self._secret_source), "device secret", "secret_file", strip_newline=False)
+        except KeyStoreError as e:
+            if "not found" in str(e):
+                raise KeyStoreError(f"{e}; create it once per device with: head -c 32 /dev/urandom > "
+                                    f"{self._secret_source} && chmod 0600 {self._secret_source}") from None
+            raise
         if len(secret) < MIN_SECRET_BYTES:
             raise KeyStoreError(f"keystore.secret_file: {self._secret_source}: the device secret must be at least "
                                 f"{MIN_SECRET_BYTES} random bytes, it has {len(secret)}")

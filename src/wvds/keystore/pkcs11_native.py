@@ -103,7 +103,8 @@ def open_key(store, record: KeyRecord) -> NativeKey:
     try:
         with store.token_lock:
             if record.algorithm == Algorithm.AES_256_GCM:
-                return TokenAesKey(store, store.session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, id=record.material))
+                key = store.session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, id=record.material)
+                return TokenAesKey(store, key)
             private = store.session.get_key(ObjectClass.PRIVATE_KEY, KeyType.EC, id=record.material)
             public = store.session.get_key(ObjectClass.PUBLIC_KEY, KeyType.EC, id=record.material)
             return TokenEcKey(store, record.algorithm, private, _point(public))

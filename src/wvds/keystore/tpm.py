@@ -136,8 +136,14 @@ class TpmKeyStore(EncryptedDirectoryStore):
     def _create_kek(self, store_id: bytes) -> tuple[Kek, dict[str, Any]]:
         from tpm2_pytss import TSS2_Exception
         from tpm2_pytss.constants import TPM2_ALG, TPMA_OBJECT
-        from tpm2_pytss.types import (TPM2B_AUTH, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPM2B_SENSITIVE_DATA,
-                                      TPMS_SENSITIVE_CREATE, TPMT_PUBLIC)
+        from tpm2_pytss.types import (
+            TPM2B_AUTH,
+            TPM2B_PUBLIC,
+            TPM2B_SENSITIVE_CREATE,
+            TPM2B_SENSITIVE_DATA,
+            TPMS_SENSITIVE_CREATE,
+            TPMT_PUBLIC,
+        )
         auth = self._auth()
         attrs = TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT
         policy = b""

@@ -66,8 +66,7 @@ class TpmEcKey(NativeKey):
     def ecdsa_sign(self, data: bytes, digest: str, prehashed: bool) -> bytes:
         from tpm2_pytss import TSS2_Exception
         from tpm2_pytss.constants import TPM2_ALG, TPM2_RH, TPM2_ST
-        from tpm2_pytss.types import (TPM2B_DIGEST, TPM2B_PRIVATE, TPM2B_PUBLIC, TPMT_SIG_SCHEME,
-                                      TPMT_TK_HASHCHECK)
+        from tpm2_pytss.types import TPM2B_DIGEST, TPM2B_PRIVATE, TPM2B_PUBLIC, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
         ctx, alg = self._store.ctx, _alg(digest)
         try:
             with self._store._tpm_lock:
