@@ -207,3 +207,23 @@ def test_status_json_is_valid(client):
     from wvds.protocol.constants import RequestType
     status, data = client.transact(RequestType.STATUS)
     assert status == Status.SUCCESS and isinstance(json.loads(data), dict)
+
+
+def test_no_secrets_in_the_log(client, service):
+    """Key material, plaintexts and shared secrets never reach the log, even at debug level."""
+    aes = bytes(range(100, 132))
+    k = client.import_key(Algorithm.AES_256_GCM, KeyFormat.RAW, aes, KeyUsage.ENCRYPT | KeyUsage.DECRYPT
+                          | KeyUsage.EXPORTABLE, label="log-check")
+    secret_text = b"PLAINTEXT-MUST-NOT-BE-LOGGED"
+    client.decrypt(k.key_id, client.encrypt(k.key_id, secret_text))
+    kem = client.mlkem_keygen(Algorithm.ML_KEM_768, KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET)
+    ss = client.mlkem_encaps(kem.key_id, return_secret=True).secret
+    seed = bytes(range(32))
+    client.import_key(Algorithm.ML_DSA_65, KeyFormat.SEED, seed)
+    with pytest.raises(ServiceStatusError):
+        client.decrypt(k.key_id, b"\x00" * 40)  # failures are logged too: still no data
+    log = service.log()
+    assert "log-check" in log or "key created" in log  # the log is there and has content
+    for needle in (aes, secret_text, ss, seed):
+        assert needle.hex() not in log and needle.hex().upper() not in log
+    assert secret_text.decode() not in log
