@@ -361,7 +361,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers = {} if ctl["no_retry_after"] else {"Retry-After": ra}
             return self._send(202, b"", None, headers)
         if op in ctl["malformed"]:
-            return self._send(200, b"MIIB" + b"this is not PKCS#7!!" * 3, "application/pkcs7-mime")
+            # valid base64, valid DER framing, not a ContentInfo
+            return self._send(200, base64.b64encode(b"\x30\x10" + b"not a PKCS#7 msg"), "application/pkcs7-mime")
         ca, ca_key = (p.new_root, p.new_root_key) if ctl["rollover"] else (p.root, p.root_key)
         if ctl["wrong_ca"] is True:
             ca, ca_key = p.wrong, p.wrong_key

@@ -63,9 +63,13 @@ def oid_of(value: core.ObjectIdentifier) -> str:
 
 # --- CSR attributes (RFC 7030 4.5.2, RFC 9908) ------------------------------------------
 
+class SetOfAny(core.SetOf):
+    _child_spec = core.Any
+
+
 class AnyAttribute(core.Sequence):
     """Attribute ::= SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY } (values parsed on demand)."""
-    _fields = [("type", core.ObjectIdentifier), ("values", core.SetOf, {"spec": core.Any})]
+    _fields = [("type", core.ObjectIdentifier), ("values", SetOfAny)]
 
 
 class AttrOrOID(core.Choice):

@@ -249,8 +249,8 @@ def _server(name: str, f: _Fields) -> Server:
     f.unknown()
     if not reenroll.any:
         reenroll = Credentials(bootstrap.username, bootstrap.password_file)
-    return Server(name, host, port, label, ta, fp, server_name, TlsSettings(min_v, max_v, tuple(groups)), float(timeout),
-                  max_bytes, bootstrap, reenroll)
+    return Server(name, host, port, label, ta, fp, server_name, TlsSettings(min_v, max_v, tuple(groups)),
+                  float(timeout), max_bytes, bootstrap, reenroll)
 
 
 def _subject(f: _Fields) -> tuple[tuple[str, str], ...]:

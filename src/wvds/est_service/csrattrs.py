@@ -47,8 +47,11 @@ def parse(der: bytes) -> CsrPolicy:
     try:
         attrs = asn1.CsrAttrs.load(der, strict=True)
         items = list(attrs)
-        for it in items:
-            it.native  # noqa: B018 - force a full parse so malformed input fails here
+        for it in items:  # parse each element now, so malformed input fails here
+            if it.name == "attribute":
+                list(it.chosen["values"])
+            else:
+                it.chosen.dotted
     except (ValueError, TypeError) as e:
         raise ProtocolError(f"csrattrs: malformed CsrAttrs: {e}") from None
     policy = CsrPolicy()
@@ -112,7 +115,8 @@ def _apply_template(policy: CsrPolicy, attribute) -> None:
         raise ProtocolError("csrattrs: certificationRequestInfoTemplate must have exactly one value")
     try:
         t = asn1.CertificationRequestInfoTemplate.load(values[0].dump(), strict=True)
-        t.native  # noqa: B018
+        for name in ("version", "subject", "subject_pk_info", "attributes"):
+            t[name]  # noqa: B018 - parse every field now
     except (ValueError, TypeError) as e:
         raise ProtocolError(f"csrattrs: malformed certificationRequestInfoTemplate: {e}") from None
     if t["version"].native != 0:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import logging
 import os
 import time
@@ -26,17 +27,16 @@ from dataclasses import dataclass
 
 from asn1crypto import x509 as ax509
 
-from wvds.est_service import asn1, csrattrs, pkcs7
+from wvds.est_service import asn1, chain, csrattrs, pkcs7
 from wvds.est_service.cacerts import TrustStore
 from wvds.est_service.config import CertificateSpec, Config, Credentials, Server
 from wvds.est_service.csr import CsrContent, build as build_csr
-from wvds.est_service.errors import (AuthError, EstError, HttpStatusError, KeyServiceError, PendingError,
-                                     ProtocolError, TransportError, ValidationError)
+from wvds.est_service.errors import (AuthError, HttpStatusError, KeyServiceError, PendingError, ProtocolError,
+                                     TransportError, ValidationError)
 from wvds.est_service.http import Cancel, EstHttp, raise_for_status, retry_after
 from wvds.est_service.keys import DeviceKey, KeyService
 from wvds.est_service.state import CertState, Pending
 from wvds.est_service.store import CertStore, Credential
-from wvds.est_service import chain
 from wvds.est_service.x509 import Cert, build_name, build_san, now as utcnow
 
 log = logging.getLogger("wvds.est.enroll")
@@ -60,7 +60,8 @@ class Enrollment:
         self.cfg, self.spec, self.keys, self.store = cfg, spec, keysvc, store
         self.state, self.state_path, self.cancel = state, state_path, cancel
         self.server: Server = cfg.servers[spec.server]
-        self.trust = TrustStore(self.server, os.path.join(cfg.state_dir, "servers", self.server.name), spec.clock_skew_s)
+        self.trust = TrustStore(self.server, os.path.join(cfg.state_dir, "servers", self.server.name),
+                                spec.clock_skew_s)
         self.log = {"certificate": spec.name, "server": self.server.name}
 
     # --- trust ------------------------------------------------------------------------------
@@ -150,8 +151,7 @@ class Enrollment:
         for oid, dictated in template:
             if dictated is not None:
                 rdns.append(ax509.RelativeDistinguishedName([ax509.NameTypeAndValue(
-                    {"type": oid, "value": ax509.NameTypeAndValue._oid_specs.get(
-                        ax509.NameType.map(oid), _AnyValue).load(dictated)})]))
+                    {"type": oid, "value": _attribute_value(oid, dictated)})]))
             elif oid in configured:
                 rdns.append(build_name([(oid, configured[oid])]).chosen[0])
             else:
@@ -241,10 +241,7 @@ class Enrollment:
             wait = pending.next_poll - time.time()
             if wait > 0:
                 self.cancel.wait(wait)
-            try:
-                resp = self.http(creds).request("POST", pending.operation, body, PKCS10)
-            except TransportError:
-                raise
+            resp = self.http(creds).request("POST", pending.operation, body, PKCS10)
             if resp.status == 202:
                 pending.polls += 1
                 delay = retry_after(resp.header("Retry-After"), utcnow())
@@ -302,7 +299,8 @@ class Enrollment:
         key_label = self.spec.key_label
         credential = self.store.commit(leaf, path.intermediates, pending.key_id, pending.key_algorithm, key_label,
                                        extra={"crypto_service_socket": self.cfg.crypto_socket,
-                                              "server": self.server.name})
+                                              "server": self.server.name,
+                                              "csr_sha256": hashlib.sha256(csr_der).hexdigest()})
         superseded = current.key_id if current is not None and current.key_id != pending.key_id else None
         self.state.pending = None
         if superseded is not None:
@@ -324,11 +322,8 @@ class Enrollment:
         self.save_state()
 
 
-class _AnyValue:
-    @staticmethod
-    def load(der: bytes):
-        from asn1crypto import core
-        return core.Any.load(der)
-
-
-__all__ = ["Enrollment", "Outcome", "EstError"]
+def _attribute_value(oid: str, der: bytes):
+    """A subject attribute value the server dictated, parsed with the type asn1crypto knows for the attribute."""
+    from asn1crypto import core
+    spec = ax509.NameTypeAndValue._oid_specs.get(ax509.NameType.map(oid), core.Any)
+    return spec.load(der)

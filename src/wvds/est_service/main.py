@@ -2,7 +2,7 @@
 
   run           the daemon (default): watches every configured certificate until SIGTERM
   once          one pass: enroll/renew what is due (--force: everything); exit 0 if every
-                selected certificate is valid afterwards, 1 otherwise
+                attempt succeeded and every selected certificate is valid afterwards, 1 otherwise
   status        print the status file the daemon writes (--json for the raw document)
   check-config  validate the configuration and exit
 
@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 import threading
+import time
 
 from wvds import logs
 from wvds.est_service import config as config_mod
@@ -46,16 +47,23 @@ def print_status(cfg, as_json: bool) -> int:
     except FileNotFoundError:
         print(f"no status yet ({cfg.status_file} missing: has est_service run?)", file=sys.stderr)
         return 1
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for c in doc.get("certificates", []):
+        # the file is written when something happens; time alone moves a certificate on
+        if c.get("state") in ("valid", "renewal due") and c.get("not_after") and c["not_after"] <= now:
+            c["state"] = "expired"
+        elif c.get("state") == "valid" and c.get("renew_after") and c["renew_after"] <= now:
+            c["state"] = "renewal due"
     if as_json:
         print(json.dumps(doc, indent=2))
-        return 0
-    print(f"status of {doc.get('updated')} (est_service pid {doc.get('pid')})")
-    for c in doc.get("certificates", []):
-        print(f"\n{c['name']}  [{c.get('state')}]  server {c.get('server')}")
-        for key in ("subject", "serial", "not_before", "not_after", "renew_after", "next_attempt", "last_attempt",
-                    "last_success", "failures", "last_error", "pending", "key_id", "key_algorithm", "certificate"):
-            if c.get(key) not in (None, [], ""):
-                print(f"  {key:13} {c[key]}")
+    else:
+        print(f"status of {doc.get('updated')} (est_service pid {doc.get('pid')})")
+        for c in doc.get("certificates", []):
+            print(f"\n{c['name']}  [{c.get('state')}]  server {c.get('server')}")
+            for key in ("subject", "serial", "not_before", "not_after", "renew_after", "next_attempt", "last_attempt",
+                        "last_success", "failures", "last_error", "pending", "key_id", "key_algorithm", "certificate"):
+                if c.get(key) not in (None, [], ""):
+                    print(f"  {key:13} {c[key]}")
     bad = [c for c in doc.get("certificates", []) if c.get("state") not in ("valid", "renewal due")]
     return 1 if bad else 0
 
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         daemon = Daemon(cfg)
         daemon.start()
-    except (OSError, Exception) as e:  # state dir unwritable, corrupt state: say so and stop
+    except Exception as e:  # state dir unwritable, corrupt state: say so and stop
         print(f"wvds_est_service: cannot start: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
 
@@ -121,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker = threading.Thread(target=daemon.run, args=(stop,), name="est-renewal", daemon=True)
+    crashed = []
+
+    def work():
+        try:
+            daemon.run(stop)
+        except BaseException:  # a bug: log it and exit non-zero so the supervisor restarts us
+            log.exception("renewal loop failed")
+            crashed.append(True)
+
+    worker = threading.Thread(target=work, name="est-renewal", daemon=True)
     worker.start()
     log.info("est_service ready", extra={"certificates": [c.name for c in cfg.certificates],
                                          "status_file": cfg.status_file})
@@ -130,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon.write_status()
     daemon.close()
     log.info("est_service stopped")
-    return 0
+    return 1 if crashed else 0
 
 
 if __name__ == "__main__":

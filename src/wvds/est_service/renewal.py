@@ -18,6 +18,8 @@ after every change.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
 import random
@@ -36,6 +38,19 @@ from wvds.est_service.store import CertStore, Credential
 log = logging.getLogger("wvds.est.renewal")
 
 MAX_SLEEP_S = 60.0  # wake up at least this often (clock jumps, a status refresh)
+
+
+def backoff_delay(failures: int, initial_s: float, max_s: float, auth_failure: bool = False,
+                  rnd: random.Random | None = None) -> float:
+    """Seconds to wait after the n-th consecutive failure: min(max_s, initial_s * 2^(n-1)) * U(0.5, 1).
+
+    After 401/403 at least min(max_s, 4 * initial_s): credentials do not fix themselves at once.
+    """
+    delay = min(max_s, initial_s * 2 ** min(max(failures, 1) - 1, 30))
+    delay *= (rnd or random).uniform(0.5, 1.0)
+    if auth_failure:
+        delay = max(delay, min(max_s, initial_s * 4))
+    return delay
 
 
 class Managed:
@@ -60,6 +75,13 @@ class Managed:
         except EstError as e:
             self.current, self.load_error = None, str(e)
             log.error("current certificate unreadable", extra={"certificate": self.spec.name, "error": str(e)})
+        p = self.state.pending
+        if p is not None and self.current is not None and p.csr_b64 and self.current.csr_sha256 == \
+                hashlib.sha256(base64.b64decode(p.csr_b64)).hexdigest():
+            # a crash between the commit and clearing the request: it is answered already
+            log.info("pending request was already committed", extra={"certificate": self.spec.name})
+            self.state.pending = None
+            self.save()
         return orphans
 
     def save(self) -> None:
@@ -89,6 +111,7 @@ class Managed:
     def status(self) -> dict[str, Any]:
         cur, st = self.current, self.state
         now = time.time()
+        self.renew_time()  # draws the renewal point if this certificate has none yet
         entry: dict[str, Any] = {"name": self.spec.name, "server": self.spec.server}
         if cur is None:
             entry["state"] = "unreadable" if self.load_error else "not enrolled"
@@ -141,6 +164,7 @@ class Daemon:
             left = []
             for k in dict.fromkeys(m.state.retire_keys):
                 if k in keep:
+                    left.append(k)  # still used by the current or previous generation or a pending request
                     continue
                 if not self.keys.delete(k):
                     left.append(k)
@@ -189,10 +213,7 @@ class Daemon:
         st = m.state
         st.failures += 1
         r = m.spec.retry
-        delay = min(r.max_s, r.initial_s * 2 ** min(st.failures - 1, 30))
-        delay *= random.uniform(0.5, 1.0)
-        if isinstance(e, AuthError):
-            delay = max(delay, min(r.max_s, r.initial_s * 4))  # credentials will not fix themselves at once
+        delay = backoff_delay(st.failures, r.initial_s, r.max_s, isinstance(e, AuthError))
         st.next_attempt = time.time() + delay
         st.last_error = str(e)
         m.save()
@@ -203,16 +224,20 @@ class Daemon:
         self.write_status()
 
     def once(self, force: bool = False, names: list[str] | None = None) -> bool:
-        """One pass: attempt every (selected) certificate that is due (or all, with force). True if all valid."""
+        """One pass: attempt every (selected) certificate that is due (or all, with force).
+
+        True if every attempt made succeeded and every selected certificate is valid now.
+        """
+        ok = True
         for m in self.certs:
             if names and m.spec.name not in names:
                 continue
             if force or m.due() <= time.time():
-                self.attempt(m)
+                ok = self.attempt(m) is not None and ok
         self.write_status()
         now = time.time()
-        return all(m.current is not None and m.current.cert.not_after.timestamp() > now
-                   for m in self.certs if not names or m.spec.name in names)
+        return ok and all(m.current is not None and m.current.cert.not_after.timestamp() > now
+                          for m in self.certs if not names or m.spec.name in names)
 
     def run(self, stop: threading.Event) -> None:
         """Until stop is set: attempt whatever is due, then sleep until the next due time."""
@@ -223,10 +248,9 @@ class Daemon:
                     break
                 if m.due() <= now:
                     try:
-                        self.attempt(m)
+                        self.attempt(m)  # writes the status file
                     except Cancelled:
                         return
-            self.write_status()
             next_due = min((m.due() for m in self.certs), default=now + MAX_SLEEP_S)
             stop.wait(min(MAX_SLEEP_S, max(0.05, next_due - time.time())))
 

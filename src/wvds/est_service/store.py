@@ -78,6 +78,7 @@ class Credential:
     key_id: int
     key_algorithm: str
     key_label: str
+    csr_sha256: str = ""  # the request this certificate answered
 
     @property
     def directory_name(self) -> str:
@@ -121,7 +122,8 @@ class CertStore:
             raise EstError(f"{d}: unreadable generation: {e}") from None
         if not certs or certs[0].fingerprint != meta.get("certificate_sha256"):
             raise EstError(f"{d}: chain.pem does not start with the certificate key.json names")
-        return Credential(gen, certs[0], certs[1:], int(meta["key_id"]), meta["key_algorithm"], meta.get("key_label", ""))
+        return Credential(gen, certs[0], certs[1:], int(meta["key_id"]), meta["key_algorithm"],
+                          meta.get("key_label", ""), meta.get("csr_sha256", ""))
 
     def commit(self, cert: Cert, chain: list[Cert], key_id: int, key_algorithm: str, key_label: str,
                extra: dict | None = None) -> Credential:
@@ -157,7 +159,7 @@ class CertStore:
         os.replace(link_tmp, self.current_link)  # the commit point
         fsync_dir(self.dir)
         self.prune()
-        return Credential(gen, cert, list(chain), key_id, key_algorithm, key_label)
+        return Credential(gen, cert, list(chain), key_id, key_algorithm, key_label, meta.get("csr_sha256", ""))
 
     def previous(self) -> Credential | None:
         cur = self.current_generation()

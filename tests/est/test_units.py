@@ -1,0 +1,162 @@
+"""Pure-Python parts of est_service, in-process (no FIPS, no network): parsing and configuration."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email.utils
+import json
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7 as pyca_pkcs7
+
+from wvds.est_service import config, pkcs7
+from wvds.est_service.errors import ConfigError, ProtocolError
+from wvds.est_service.http import retry_after
+
+
+def _cert() -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "t")])
+    now = dt.datetime.now(dt.timezone.utc)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+
+
+def test_body_decoding_is_lenient_where_rfc8951_says_so():
+    cert = _cert()
+    der = pyca_pkcs7.serialize_certificates([cert], serialization.Encoding.DER)
+    b64 = base64.b64encode(der)
+    spaced = b"\r\n ".join(b64[i:i + 50] for i in range(0, len(b64), 50)) + b"\r\n"
+    for body in (b64, spaced, b64.rstrip(b"="), der,
+                 b"-----BEGIN PKCS7-----\n" + spaced + b"-----END PKCS7-----\n"):
+        certs = pkcs7.certs_only(pkcs7.decode_body(body, "t"), "t")
+        assert [c.der for c in certs] == [cert.public_bytes(serialization.Encoding.DER)]
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"not base64 !!", base64.b64encode(b"\x30\x03\x02\x01\x05"),
+                                  base64.b64encode(b"garbage")])
+def test_body_decoding_is_strict_about_structure(body):
+    with pytest.raises(ProtocolError):
+        pkcs7.certs_only(pkcs7.decode_body(body, "t"), "t")
+
+
+def test_retry_after_seconds_and_http_date():
+    now = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+    assert retry_after("120", now) == 120
+    assert retry_after(" 5 ", now) == 5
+    date = email.utils.format_datetime(now + dt.timedelta(seconds=30), usegmt=True)
+    assert retry_after(date, now) == 30
+    assert retry_after(email.utils.format_datetime(now - dt.timedelta(seconds=30), usegmt=True), now) == 0
+    assert retry_after("soon", now) is None and retry_after(None, now) is None
+
+
+def _base(tmp_path, **cert):
+    pw = tmp_path / "pw"
+    pw.write_text("x")
+    ta = tmp_path / "ta.pem"
+    ta.write_bytes(_cert().public_bytes(serialization.Encoding.PEM))
+    return {"state_dir": str(tmp_path / "state"),
+            "servers": {"s": {"url": "https://est.example:8443", "trust_anchor": str(ta),
+                              "auth": {"bootstrap": {"username": "u", "password_file": str(pw)}}}},
+            "certificates": [{"name": "device", "subject": {"CN": "x"}, **cert}]}
+
+
+def test_config_defaults(tmp_path):
+    cfg = config.parse(_base(tmp_path))
+    s, c = cfg.servers["s"], cfg.certificates[0]
+    assert (s.host, s.port, s.tls.min_version, s.tls.groups) == (
+        "est.example", 8443, "1.3", ("X25519MLKEM768", "SecP256r1MLKEM768", "SecP384r1MLKEM1024"))
+    assert s.path("cacerts") == "/.well-known/est/cacerts"
+    assert c.key_algorithm == "ML-DSA-65" and abs(c.renew_at - 2 / 3) < 1e-9 and c.server == "s"
+    assert s.reenroll.username == "u"  # re-enrollment falls back to the bootstrap Basic credentials
+    assert cfg.status_file == str(tmp_path / "state" / "status.json")
+
+
+def test_config_tls12_adds_classic_groups(tmp_path):
+    doc = _base(tmp_path)
+    doc["servers"]["s"]["tls"] = {"min_version": "1.2"}
+    doc["servers"]["s"]["label"] = "arbitrary"
+    s = config.parse(doc).servers["s"]
+    assert "secp256r1" in s.tls.groups and s.path("simpleenroll") == "/.well-known/est/arbitrary/simpleenroll"
+
+
+def test_config_errors_are_all_reported(tmp_path):
+    doc = _base(tmp_path, key_algorithm="RSA-2048", renew_at=1.5, colour="blue")
+    doc["servers"]["s"]["url"] = "http://est.example/est"
+    doc["servers"]["s"]["auth"]["reenroll"] = {"client_cert": "current"}
+    doc["servers"]["s"]["bootstrap_ca_fingerprint"] = "zz"
+    with pytest.raises(ConfigError) as e:
+        config.parse(doc, "est.json")
+    text = str(e.value)
+    for needle in ("certificates[0].key_algorithm", "certificates[0].renew_at", "certificates[0].colour: unknown",
+                   "servers.s.url", "auth.reenroll.client_cert: TLS client authentication with the current",
+                   "bootstrap_ca_fingerprint"):
+        assert needle in text, text
+    assert all(line.startswith("est.json: ") for line in text.splitlines())
+
+
+def test_config_needs_a_trust_source(tmp_path):
+    doc = _base(tmp_path)
+    del doc["servers"]["s"]["trust_anchor"]
+    with pytest.raises(ConfigError, match="trust_anchor"):
+        config.parse(doc)
+    doc["servers"]["s"]["bootstrap_ca_fingerprint"] = "AB:" * 31 + "AB"
+    assert config.parse(doc).servers["s"].bootstrap_ca_fingerprint == "ab" * 32
+
+
+def test_check_config_cli(tmp_path):
+    import subprocess
+    import sys
+    from support.targets import ROOT
+    doc = _base(tmp_path)
+    (tmp_path / "ok.json").write_text(json.dumps(doc))
+    doc["certificates"][0]["key_algorithm"] = "nope"
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-m", "wvds.est_service", "--config", str(tmp_path / "ok.json"),
+                         "check-config"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "wvds.est_service", "--config", str(tmp_path / "bad.json"),
+                          "once"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "key_algorithm" in bad.stderr
+
+
+def test_backoff_doubles_with_jitter_and_is_capped():
+    import random
+    from wvds.est_service.renewal import backoff_delay
+    rnd = random.Random(1)
+    for n, upper in ((1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (30, 100), (1000, 100)):
+        for _ in range(20):
+            d = backoff_delay(n, 10, 100, rnd=rnd)
+            assert upper / 2 <= d <= upper, (n, d)
+    assert backoff_delay(1, 10, 100, auth_failure=True, rnd=rnd) >= 40
+    assert backoff_delay(1, 10, 30, auth_failure=True, rnd=rnd) == 30
+
+
+def test_store_commit_and_repair_after_interrupted_commit(tmp_path):
+    import os
+    import shutil
+    from wvds.est_service.store import CertStore
+    from wvds.est_service.x509 import Cert
+    store = CertStore(str(tmp_path / "device"))
+    certs = [Cert(_cert().public_bytes(serialization.Encoding.DER)) for _ in range(3)]
+    store.commit(certs[0], [], 11, "ML-DSA-65", "est:device")
+    store.commit(certs[1], [], 12, "ML-DSA-65", "est:device")
+    assert store.current().cert == certs[1] and store.previous().key_id == 11
+    # an interrupted third commit: written and renamed, the link not yet switched; plus temp leftovers
+    store.commit(certs[2], [], 13, "ML-DSA-65", "est:device")
+    os.replace(store.current_link, str(tmp_path / "link3"))
+    os.symlink("gen-000002", store.current_link)
+    shutil.copytree(tmp_path / "device" / "gen-000003", tmp_path / "device" / "gen-000004.tmp")
+    os.symlink("gen-000003", store.current_link + ".new")
+    (tmp_path / "device" / "state.json.tmp.123").write_text("{")
+    assert store.repair() == [13]
+    assert sorted(os.listdir(tmp_path / "device")) == ["current", "gen-000002"]  # gen 1 went with commit 3
+    assert store.current().key_id == 12 and store.current().cert == certs[1]
+    # the next commit prunes the generation before the previous one
+    store.commit(certs[2], [], 14, "ML-DSA-65", "est:device")
+    assert sorted(os.listdir(tmp_path / "device")) == ["current", "gen-000002", "gen-000003"]
