@@ -59,13 +59,14 @@ class ServiceProcess:
     def start(self, timeout: float = 30) -> "ServiceProcess":
         self.config_path.write_text(json.dumps(self.config, indent=2))
         self._log = open(self.log_path, "ab")
+        start = self._log.tell()  # a restart appends: only this run's lines count for readiness
         self.proc = subprocess.Popen(self.command(), env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"service exited with {self.proc.returncode}:\n{self.log()}")
-            if "crypto_service ready" in self.log():
+            if "crypto_service ready" in self.log()[start:]:
                 return self
             time.sleep(0.05)
         self.stop()
