@@ -133,6 +133,22 @@ def test_kill9_during_renewal_keeps_a_working_pair(make_client, est_server):
     assert c.state()["pending"] is None
 
 
+def test_crash_between_key_and_csr_is_repaired(make_client, est_server):
+    """Regression: a kill -9 after the new key was recorded but before its CSR was saved left a
+    pending request without a CSR, which the restart used to send (HTTP 400)."""
+    c = make_client(certificate={"rekey": True})
+    c.once()
+    st = c.state()
+    st["pending"] = {"key_id": 0x7FFFFFF0, "key_algorithm": "ML-DSA-65", "new_key": True,
+                     "operation": "simplereenroll", "credentials": "reenroll", "csr_b64": "",
+                     "started": time.time(), "polls": 0, "next_poll": 0.0}
+    (c.cert_dir / "state.json").write_text(json.dumps(st))
+    before = c.generation()
+    c.once("--force")
+    assert c.state()["pending"] is None and c.generation() != before
+    _pair_ok(c)
+
+
 def test_kill9_at_random_points(make_client, est_server):
     """Rapid renewals (2 s certificates, rekey each time), killed at random moments: always a valid pair."""
     rnd = random.Random(7)

@@ -175,6 +175,12 @@ class Enrollment:
             log.warning("dropping a pending request older than poll.max_total_s", extra=self.log)
             self._drop_pending()
             pending = None
+        if pending is not None and not pending.csr_b64:
+            # The previous run stopped between generating the key and saving its CSR: nothing was
+            # sent, so start over (a key generated for it is retired like any abandoned one).
+            log.info("the previous run stopped before its CSR was saved: starting a new request", extra=self.log)
+            self._drop_pending()
+            pending = None
         if pending is None:
             pending = self._new_request(current, when)
         else:
