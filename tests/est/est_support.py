@@ -21,6 +21,45 @@ from support.targets import HOST, ROOT
 
 EST_SERVER = ROOT / "tests" / "support" / "est_server.py"
 
+# est_service's OpenSSL configuration for TLS client authentication with the current certificate
+# (docs/est.md): the FIPS configuration plus the wvds provider, preferred by no plain fetch.
+WVDS_OPENSSL_CNF = """\
+config_diagnostics = 1
+openssl_conf = openssl_init
+
+.include {fipsmodule}
+
+[openssl_init]
+providers = provider_sect
+alg_section = algorithm_sect
+
+[provider_sect]
+fips = fips_sect
+base = base_sect
+wvds = wvds_sect
+
+[base_sect]
+activate = 1
+
+[wvds_sect]
+module = {module}
+activate = 1
+
+[algorithm_sect]
+default_properties = fips=yes,?provider!=wvds
+"""
+
+
+def wvds_provider() -> Path:
+    return ROOT / "build" / HOST.arch / "provider" / "wvds.so"
+
+
+def write_wvds_openssl_cnf(path: Path, fips_env: dict) -> Path:
+    """The FIPS configuration of fips_env (its fipsmodule.cnf) with the host's wvds.so added."""
+    fipsmodule = Path(fips_env["OPENSSL_CONF"]).parent / "fipsmodule.cnf"
+    path.write_text(WVDS_OPENSSL_CNF.format(fipsmodule=fipsmodule, module=wvds_provider()))
+    return path
+
 
 class EstServer:
     """The test EST server process: start, steer (control.json), read its request log, stop."""
@@ -120,6 +159,15 @@ class EstClient:
     @property
     def cert_dir(self) -> Path:
         return self.dir / "state" / "certs" / self.config["certificates"][0]["name"]
+
+    def use_current_certificate(self, openssl_cnf: Path) -> None:
+        """Re-enroll with TLS client authentication by the current certificate (its key stays in
+        crypto_service) and no Basic credentials; OpenSSL configured with the wvds provider, both in the
+        config file and as OPENSSL_CONF (as the systemd unit does)."""
+        self.config["servers"]["test"]["auth"]["reenroll"] = {"client_cert": "current"}
+        self.config["openssl"] = {"config": str(openssl_cnf), "modules": self.env["OPENSSL_MODULES"]}
+        self.env["OPENSSL_CONF"] = str(openssl_cnf)
+        self.write_config()
 
     def write_config(self) -> None:
         (self.dir / "est.json").write_text(json.dumps(self.config, indent=2))

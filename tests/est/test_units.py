@@ -7,6 +7,7 @@ import email.utils
 import json
 
 import pytest
+from asn1crypto import core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -87,16 +88,71 @@ def test_config_tls12_adds_classic_groups(tmp_path):
 def test_config_errors_are_all_reported(tmp_path):
     doc = _base(tmp_path, key_algorithm="RSA-2048", renew_at=1.5, colour="blue")
     doc["servers"]["s"]["url"] = "http://est.example/est"
-    doc["servers"]["s"]["auth"]["reenroll"] = {"client_cert": "current"}
+    doc["servers"]["s"]["auth"]["reenroll"] = {"client_cert": "current", "client_key": str(tmp_path / "pw")}
     doc["servers"]["s"]["bootstrap_ca_fingerprint"] = "zz"
     with pytest.raises(ConfigError) as e:
         config.parse(doc, "est.json")
     text = str(e.value)
     for needle in ("certificates[0].key_algorithm", "certificates[0].renew_at", "certificates[0].colour: unknown",
-                   "servers.s.url", "auth.reenroll.client_cert: TLS client authentication with the current",
+                   "servers.s.url", 'auth.reenroll.client_key: must be absent with client_cert "current"',
                    "bootstrap_ca_fingerprint"):
         assert needle in text, text
     assert all(line.startswith("est.json: ") for line in text.splitlines())
+
+
+def test_config_reenroll_with_the_current_certificate(tmp_path):
+    """client_cert "current": re-enrollment only, no client_key (the key is the device key in crypto_service)."""
+    doc = _base(tmp_path)
+    doc["servers"]["s"]["auth"]["reenroll"] = {"client_cert": "current"}
+    s = config.parse(doc).servers["s"]
+    assert s.reenroll.current and s.reenroll.tls and not s.reenroll.basic and s.reenroll.client_key is None
+    assert not s.bootstrap.current and s.bootstrap.basic
+    doc["servers"]["s"]["auth"]["reenroll"] = {"client_cert": "current", "username": "u",
+                                               "password_file": str(tmp_path / "pw")}
+    s = config.parse(doc).servers["s"]
+    assert s.reenroll.current and s.reenroll.basic  # both may go out; the server decides
+    doc["servers"]["s"]["auth"]["bootstrap"]["client_cert"] = "current"
+    doc["crypto_service"] = {"socket": "/" + "s" * 107}
+    with pytest.raises(ConfigError) as e:
+        config.parse(doc)
+    assert 'auth.bootstrap.client_cert: "current" is for re-enrollment only' in str(e.value)
+    assert "crypto_service.socket: at most 107 bytes" in str(e.value)
+
+
+class _KeyRef(core.Sequence):
+    """docs/provider.md's WvdsKeyReference, to read references back."""
+    _fields = [("format", core.UTF8String), ("key_id", core.Integer), ("algorithm", core.UTF8String),
+               ("socket", core.UTF8String, {"optional": True})]
+
+
+@pytest.mark.parametrize("key_id", [1, 0x7F, 0x80, 0xFF, 0x100, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF])
+def test_key_reference_format(key_id):
+    """The reference est_service writes, read back with asn1crypto (strict DER) from the PEM.
+    (test_mtls.py compares it byte for byte with the wvds-keyref tool's.)"""
+    from wvds.est_service import keyref
+    for alg in ("ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "EC-P-256", "EC-P-384"):
+        _check_key_reference(key_id, alg, "/run/wvds/" + "x" * 97)  # 107 bytes: the longest allowed
+        _check_key_reference(key_id, alg, "/s")
+    for bad in ((0, "ML-DSA-65", "/s"), (1 << 32, "ML-DSA-65", "/s"), (1, "AES-256", "/s"),
+                (1, "ML-DSA-65", "/" + "s" * 107), (1, "ML-DSA-65", "")):
+        with pytest.raises(ValueError):
+            keyref.to_der(*bad)
+
+
+def _check_key_reference(key_id: int, alg: str, sock: str) -> None:
+    from wvds.est_service import keyref
+    text = keyref.to_pem(key_id, alg, sock)
+    lines = text.splitlines()
+    assert lines[0] == (f"WvdS crypto_service key reference (no key material): key 0x{key_id:08x}, "
+                        f"{keyref.reference_algorithm(alg)}, socket {sock}")
+    assert lines[1] == "-----BEGIN WVDS KEY REFERENCE-----" and lines[-1] == "-----END WVDS KEY REFERENCE-----"
+    assert all(len(line) == 64 for line in lines[2:-2]) and 0 < len(lines[-2]) <= 64
+    der = base64.b64decode("".join(lines[2:-1]))
+    assert der == keyref.to_der(key_id, alg, sock)
+    ref = _KeyRef.load(der, strict=True)
+    assert ref.dump(force=True) == der  # canonical DER: re-encoding gives the same bytes
+    assert ref.native == {"format": "WVDS-KEYREF-1", "key_id": key_id, "socket": sock,
+                          "algorithm": {"EC-P-256": "ECDSA-P256", "EC-P-384": "ECDSA-P384"}.get(alg, alg)}
 
 
 def test_config_needs_a_trust_source(tmp_path):
@@ -160,3 +216,31 @@ def test_store_commit_and_repair_after_interrupted_commit(tmp_path):
     # the next commit prunes the generation before the previous one
     store.commit(certs[2], [], 14, "ML-DSA-65", "est:device")
     assert sorted(os.listdir(tmp_path / "device")) == ["current", "gen-000002", "gen-000003"]
+
+
+def test_store_writes_a_key_reference_per_generation(tmp_path):
+    """key.ref.pem is part of the generation (written with it, before the switch); a generation without
+    one (committed by an older version), or naming another socket, gets it from key_reference()."""
+    import os
+    from wvds.est_service import keyref
+    from wvds.est_service.store import CertStore
+    from wvds.est_service.x509 import Cert
+    store = CertStore(str(tmp_path / "device"))
+    certs = [Cert(_cert().public_bytes(serialization.Encoding.DER)) for _ in range(2)]
+    first = store.commit(certs[0], [], 0x8123ABCD, "EC-P-256", "est:device", crypto_socket="/run/a.sock")
+    gen1 = tmp_path / "device" / "gen-000001"
+    assert sorted(os.listdir(gen1)) == ["cert.pem", "chain.pem", "key.json", "key.ref.pem"]
+    assert (gen1 / "key.ref.pem").read_text() == keyref.to_pem(0x8123ABCD, "EC-P-256", "/run/a.sock")
+    assert json.loads((gen1 / "key.json").read_text())["crypto_service_socket"] == "/run/a.sock"
+    assert store.key_reference(first, "/run/a.sock") == str(gen1 / "key.ref.pem")
+    second = store.commit(certs[1], [], 7, "ML-DSA-65", "est:device")  # as an older version did: no reference
+    gen2 = tmp_path / "device" / "gen-000002"
+    assert not (gen2 / "key.ref.pem").exists()
+    path = store.key_reference(second, "/run/b.sock")
+    assert path == str(gen2 / "key.ref.pem") and open(path).read() == keyref.to_pem(7, "ML-DSA-65", "/run/b.sock")
+    store.key_reference(first, "/run/b.sock")  # crypto_service moved: the reference follows the configuration
+    assert "socket /run/b.sock" in (gen1 / "key.ref.pem").read_text()
+    assert not [n for d in (gen1, gen2) for n in os.listdir(d) if ".tmp" in n]
+    (gen2 / "key.ref.pem.tmp.4242").write_text("half")  # a rewrite interrupted by a crash
+    store.repair()
+    assert sorted(os.listdir(gen2)) == ["cert.pem", "chain.pem", "key.json", "key.ref.pem"]

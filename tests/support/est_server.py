@@ -21,7 +21,12 @@ WORKDIR/ready.json (port, fingerprints, file paths), then serves:
 
 Authentication: HTTP Basic (users from control.json, default est/est-pass) or a
 TLS client certificate issued by the bootstrap CA (simpleenroll) or by the device
-CA with the CSR's subject (simplereenroll).
+CA with the CSR's subject (simplereenroll). A client certificate is verified in the
+handshake (chain to the root, the bootstrap CA or the rollover root; validity; the
+CertificateVerify signature): a connection whose client certificate does not verify
+never gets this far. `require_client_cert` lists the operations that accept only a
+client certificate; each enrollment's log entry says what authenticated it
+(`authenticated_by`: "client_cert" or "basic") and which client certificate it was.
 
 Misbehaviour is read from WORKDIR/control.json on every request (see `DEFAULTS`);
 every request is appended to WORKDIR/requests.jsonl for the tests to inspect.
@@ -321,6 +326,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         user = self._basic_user(ctl)
         self.entry["basic_user"] = user
         self.entry["client_cert"] = client.subject.rfc4514_string() if client else None
+        if client is not None:
+            self.entry["client_cert_serial"] = format(client.serial_number, "x")
+            self.entry["client_cert_issuer"] = client.issuer.rfc4514_string()
+            self.entry["client_cert_key"] = type(client.public_key()).__name__
         if user == "":
             return self._send(401, b"bad credentials\n", "text/plain", {"WWW-Authenticate": 'Basic realm="est"'})
         try:
@@ -342,11 +351,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 authorized = True
             if op == "simplereenroll" and client.subject == csr.subject and client.issuer in (p.root.subject,):
                 authorized = True
+        if authorized:
+            self.entry["authenticated_by"] = "client_cert"
         if op in ctl["require_client_cert"]:
             if not authorized:
                 return self._send(403, b"client certificate required\n", "text/plain")
-        elif user:
+        elif user and not authorized:
             authorized = True
+            self.entry["authenticated_by"] = "basic"
         if not authorized:
             return self._send(401, b"authentication required\n", "text/plain",
                               {"WWW-Authenticate": 'Basic realm="est"'})

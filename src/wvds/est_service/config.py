@@ -26,12 +26,17 @@ _LABEL = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$")  # one path segment (RF
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+CURRENT = "current"  # auth.reenroll.client_cert: the current certificate, its key in crypto_service
+
+
 @dataclass(frozen=True)
 class Credentials:
     username: str | None = None
     password_file: str | None = None
-    client_cert: str | None = None  # PEM certificate (chain) for TLS client authentication
-    client_key: str | None = None  # its private key (PEM file; a bootstrap credential, not the device key)
+    # PEM certificate (chain) for TLS client authentication, or CURRENT (re-enrollment only): the
+    # certificate being renewed, with its device key through the wvds provider (key.ref.pem)
+    client_cert: str | None = None
+    client_key: str | None = None  # the file credential's private key (PEM; a bootstrap credential); None with CURRENT
 
     @property
     def basic(self) -> bool:
@@ -40,6 +45,11 @@ class Credentials:
     @property
     def tls(self) -> bool:
         return self.client_cert is not None
+
+    @property
+    def current(self) -> bool:
+        """TLS client authentication with the current certificate and its device key (wvds provider)."""
+        return self.client_cert == CURRENT
 
     @property
     def any(self) -> bool:
@@ -160,7 +170,7 @@ class _Fields:
         return value
 
     def path_field(self, key: str, must_exist: bool = True) -> str | None:
-        value = self.get(key, str, None, os.path.isabs, "must be an absolute path")
+        value = self.get(key, str, None, _abs_path, "must be an absolute path")
         if value is not None and must_exist and not os.path.exists(value):
             self.err(key, f"{value}: file not found")
         return value
@@ -172,6 +182,10 @@ class _Fields:
     def unknown(self) -> None:
         for key in sorted(set(self.obj) - self.seen):
             self.err(key, "unknown field (misspelled?)")
+
+
+def _abs_path(value: str) -> bool:
+    return os.path.isabs(value) and "\0" not in value  # a NUL byte would fail later, at open time
 
 
 def _kind_name(kind) -> str:
@@ -186,17 +200,23 @@ def _credentials(f: _Fields, reenroll: bool) -> Credentials:
     if (username is None) != (password_file is None):
         f.errors.append(f"{f.path}: username and password_file go together")
     client_cert = f.get("client_cert", str, None)
-    if reenroll and client_cert == "current":
-        f.err("client_cert", "TLS client authentication with the current certificate needs the device key in the "
-                             "TLS stack (the OpenSSL provider of a later issue); use Basic credentials until then")
-        client_cert = None
-    elif client_cert is not None and not os.path.isabs(client_cert):
-        f.err("client_cert", "must be an absolute path")
-    elif client_cert is not None and not os.path.exists(client_cert):
-        f.err("client_cert", f"{client_cert}: file not found")
     client_key = f.path_field("client_key")
-    if (client_cert is None) != (client_key is None):
-        f.errors.append(f"{f.path}: client_cert and client_key go together")
+    if client_cert == CURRENT:
+        if not reenroll:
+            f.err("client_cert", '"current" is for re-enrollment only (auth.reenroll): a first enrollment has no '
+                                 'current certificate')
+            client_cert = None
+        elif client_key is not None:
+            f.err("client_key", 'must be absent with client_cert "current": the key is the current certificate\'s '
+                                'device key in crypto_service (used through the wvds provider)')
+        client_key = None
+    else:
+        if client_cert is not None and not _abs_path(client_cert):
+            f.err("client_cert", 'must be an absolute path (or "current" for re-enrollment)')
+        elif client_cert is not None and not os.path.exists(client_cert):
+            f.err("client_cert", f"{client_cert}: file not found")
+        if (client_cert is None) != (client_key is None):
+            f.errors.append(f"{f.path}: client_cert and client_key go together")
     f.unknown()
     return Credentials(username, password_file, client_cert, client_key)
 
@@ -207,7 +227,11 @@ def _server(name: str, f: _Fields) -> Server:
     if url is None:
         f.err("url", "required (https://host[:port])")
     else:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as e:  # e.g. "https://[::1" (unbalanced IPv6 brackets)
+            f.err("url", f"invalid URL ({e})")
+            parts = urlsplit("")
         try:
             port = parts.port or 443
         except ValueError:
@@ -346,15 +370,15 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     top = _Fields(doc, "", errors)
     d = Config()
     cs = top.sub("crypto_service")
-    socket_path = cs.get("socket", str, d.crypto_socket, os.path.isabs, "must be an absolute path")
+    socket_path = cs.get("socket", str, d.crypto_socket, _abs_path, "must be an absolute path")
     timeout_ms = cs.get("timeout_ms", int, d.crypto_timeout_ms, lambda v: 100 <= v <= 600_000, "must be 100 .. 600000")
     cs.unknown()
     ossl = top.sub("openssl")
     ossl_conf = ossl.path_field("config")
     ossl_modules = ossl.path_field("modules")
     ossl.unknown()
-    state_dir = top.get("state_dir", str, d.state_dir, os.path.isabs, "must be an absolute path")
-    status_file = top.get("status_file", str, os.path.join(state_dir, "status.json"), os.path.isabs,
+    state_dir = top.get("state_dir", str, d.state_dir, _abs_path, "must be an absolute path")
+    status_file = top.get("status_file", str, os.path.join(state_dir, "status.json"), _abs_path,
                           "must be an absolute path")
     servers: dict[str, Server] = {}
     srv = top.sub("servers")
@@ -365,6 +389,9 @@ def parse(doc: Any, path: str = "<config>") -> Config:
         servers[name] = _server(name, _Fields(srv.obj[name], srv.where(name), errors))
     if not servers:
         errors.append("servers: configure at least one EST server")
+    if any(s.reenroll.current for s in servers.values()) and len(socket_path.encode()) > 107:
+        errors.append("crypto_service.socket: at most 107 bytes (it goes into the key reference that "
+                      "client_cert \"current\" uses)")
     certs = []
     for i, c in enumerate(top.get("certificates", list, [])):
         certs.append(_certificate(i, _Fields(c, f"certificates[{i}]", errors), servers))
@@ -396,4 +423,6 @@ def load(path: str) -> Config:
         raise ConfigError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
+    except (ValueError, RecursionError) as e:  # integers over 4300 digits, nesting deeper than the stack
+        raise ConfigError(f"{path}: invalid JSON: {e}") from None
     return parse(doc, path)

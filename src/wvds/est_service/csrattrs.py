@@ -44,6 +44,20 @@ class CsrPolicy:
 
 
 def parse(der: bytes) -> CsrPolicy:
+    """The policy in a CsrAttrs body; ProtocolError for anything malformed.
+
+    asn1crypto parses nested values lazily (on first access), so malformed inner
+    elements surface as ValueError/TypeError wherever they are first touched; all of
+    them are the server's malformed answer, never our error."""
+    try:
+        return _parse(der)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:
+        raise ProtocolError(f"csrattrs: malformed CsrAttrs: {e}") from None
+
+
+def _parse(der: bytes) -> CsrPolicy:
     try:
         attrs = asn1.CsrAttrs.load(der, strict=True)
         items = list(attrs)

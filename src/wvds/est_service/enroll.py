@@ -6,7 +6,9 @@
              expiry fallback, a key type the server demands, or the old key gone)
     CSR      built here, signed by crypto_service, self-checked; saved as `pending` *before* it
              is sent, so a restart resends the identical CSR
-    send     /simpleenroll or /simplereenroll; on 202 wait Retry-After (bounded) and resend
+    send     /simpleenroll or /simplereenroll; on 202 wait Retry-After (bounded) and resend.
+             Re-enrollment may authenticate with the current certificate (client_cert "current"):
+             its generation's key.ref.pem is the TLS "private key", crypto_service signs
     verify   the answer must contain a certificate for exactly our public key, with the
              CSR's subject, chaining to a trust anchor, valid now
     commit   new generation made current atomically (store.py); only then is the pending
@@ -31,13 +33,14 @@ from wvds.est_service import asn1, chain, csrattrs, pkcs7
 from wvds.est_service.cacerts import TrustStore
 from wvds.est_service.config import CertificateSpec, Config, Credentials, Server
 from wvds.est_service.csr import CsrContent, build as build_csr
-from wvds.est_service.errors import (AuthError, HttpStatusError, KeyServiceError, PendingError, ProtocolError,
-                                     TransportError, ValidationError)
-from wvds.est_service.http import Cancel, EstHttp, raise_for_status, retry_after
-from wvds.est_service.keys import DeviceKey, KeyService
+from wvds.est_service.errors import (AuthError, EstError, HttpStatusError, KeyServiceError, PendingError,
+                                     ProtocolError, TransportError, ValidationError)
+from wvds.est_service.http import Cancel, ClientIdentity, EstHttp, raise_for_status, retry_after
+from wvds.est_service.keys import BY_ID, DeviceKey, KeyService
 from wvds.est_service.state import CertState, Pending
 from wvds.est_service.store import CertStore, Credential
 from wvds.est_service.x509 import Cert, build_name, build_san, now as utcnow
+from wvds.protocol.constants import KeyUsage
 
 log = logging.getLogger("wvds.est.enroll")
 
@@ -63,6 +66,7 @@ class Enrollment:
         self.trust = TrustStore(self.server, os.path.join(cfg.state_dir, "servers", self.server.name),
                                 spec.clock_skew_s)
         self.log = {"certificate": spec.name, "server": self.server.name}
+        self.current: Credential | None = None  # the installed pair when the attempt started
 
     # --- trust ------------------------------------------------------------------------------
     def refresh_trust(self) -> None:
@@ -85,7 +89,48 @@ class Enrollment:
                         extra={**self.log, "error": str(e)})
 
     def http(self, credentials: Credentials | None) -> EstHttp:
-        return EstHttp(self.server, self.trust.tls_anchors_pem(utcnow()), credentials, self.cancel)
+        identity = self.current_identity() if credentials is not None and credentials.current else None
+        return EstHttp(self.server, self.trust.tls_anchors_pem(utcnow()), credentials, self.cancel, identity)
+
+    # --- TLS client authentication with the current certificate ----------------------------------
+    def current_identity(self) -> ClientIdentity:
+        """The current generation as TLS client credential: chain.pem and its key reference (key.ref.pem),
+        which the wvds provider turns into a key whose signatures crypto_service makes."""
+        cur = self.current
+        if cur is None:
+            raise EstError('re-enrollment with client_cert "current" needs a current certificate, and there is none')
+        ref = self.store.key_reference(cur, self.cfg.crypto_socket)
+        log.debug("TLS client certificate: the current one, its key in crypto_service",
+                  extra={**self.log, "generation": cur.generation, "key_id": cur.key_id, "key_reference": ref})
+        return ClientIdentity(os.path.join(self.store.generation_dir(cur.generation), "chain.pem"), ref,
+                              f"current certificate (generation {cur.generation}, serial {cur.cert.serial_hex})",
+                              check_key=lambda failed: self.check_current_key(cur, failed))
+
+    def check_current_key(self, cur: Credential, tls_failure: str | None = None) -> None:
+        """Raise KeyServiceError if the current certificate's device key cannot sign for TLS: gone from
+        crypto_service, another type than key.json says, no SIGN usage, or the service unreachable.
+        tls_failure: what OpenSSL already failed to do with the key; if crypto_service finds nothing
+        wrong, check that the wvds provider is loaded at all."""
+        what = (f'TLS client authentication with the current certificate (client_cert "current", generation '
+                f'{cur.generation})' + (f": {tls_failure}" if tls_failure else "") +
+                f": its device key {cur.key_id:#010x}")
+        try:
+            d = self.keys.describe(cur.key_id)
+        except KeyServiceError as e:
+            if e.key_missing:
+                raise KeyServiceError(f"{what} is gone from crypto_service (KEY_NOT_FOUND: deleted, or lost with a "
+                                      f"memory key store); the current certificate stays installed but cannot be "
+                                      f"renewed this way", key_missing=True) from None
+            raise KeyServiceError(f"{what} cannot be used: {e}") from None
+        if BY_ID.get(d.algorithm) != cur.key_algorithm:
+            raise KeyServiceError(f"{what} is {d.algorithm.name} in crypto_service, not {cur.key_algorithm}")
+        if not d.usage & int(KeyUsage.SIGN):
+            raise KeyServiceError(f"{what} may not sign (usage {d.usage:#x})")
+        if tls_failure:
+            from wvds.ossl.fips import active_providers
+            if "wvds" not in active_providers():
+                raise TransportError(f"{what} exists, but the wvds OpenSSL provider is not loaded: openssl.config "
+                                     f"must activate it (wvds = wvds_sect, docs/provider.md)")
 
     def fetch_policy(self) -> csrattrs.CsrPolicy | None:
         if not self.spec.honour_csrattrs:
@@ -167,7 +212,7 @@ class Enrollment:
 
     def run(self) -> Outcome:
         spec, st = self.spec, self.state
-        current = self.store.current()
+        current = self.current = self.store.current()
         when = utcnow()
         self.refresh_trust()
         pending = st.pending
@@ -203,6 +248,8 @@ class Enrollment:
             operation, cred_name = "simpleenroll", "bootstrap"
         else:
             operation, cred_name = "simplereenroll", "reenroll"
+        if cred_name == "reenroll" and self.server.reenroll.current:
+            self.check_current_key(current)  # before a new key or CSR exists: nothing to clean up
         policy = self.fetch_policy()
         wanted = spec.key_algorithm
         if policy is not None and policy.key_algorithm:
@@ -247,7 +294,12 @@ class Enrollment:
             wait = pending.next_poll - time.time()
             if wait > 0:
                 self.cancel.wait(wait)
-            resp = self.http(creds).request("POST", pending.operation, body, PKCS10)
+            try:
+                resp = self.http(creds).request("POST", pending.operation, body, PKCS10)
+            except KeyServiceError as e:
+                if e.key_missing:
+                    self._drop_pending()  # the current certificate's key is gone: this request cannot be sent
+                raise
             if resp.status == 202:
                 pending.polls += 1
                 delay = retry_after(resp.header("Retry-After"), utcnow())
@@ -304,9 +356,9 @@ class Enrollment:
         self.cancel.check()  # a stop request arriving now still leaves the old pair current
         key_label = self.spec.key_label
         credential = self.store.commit(leaf, path.intermediates, pending.key_id, pending.key_algorithm, key_label,
-                                       extra={"crypto_service_socket": self.cfg.crypto_socket,
-                                              "server": self.server.name,
-                                              "csr_sha256": hashlib.sha256(csr_der).hexdigest()})
+                                       extra={"server": self.server.name,
+                                              "csr_sha256": hashlib.sha256(csr_der).hexdigest()},
+                                       crypto_socket=self.cfg.crypto_socket)
         superseded = current.key_id if current is not None and current.key_id != pending.key_id else None
         self.state.pending = None
         if superseded is not None:

@@ -8,7 +8,10 @@ trust anchors (hostname checked). The one exception is the bootstrap fetch of
 credentials; its result is only accepted after the fingerprint check.
 
 Authentication: HTTP Basic (RFC 7617, only ever on an authenticated connection)
-and/or a TLS client certificate from a file (bootstrap credential).
+and/or a TLS client certificate (`ClientIdentity`): from files (a bootstrap credential),
+or, for re-enrollment, the current certificate with a wvds key reference as its "private
+key" -- OpenSSL's wvds provider then has crypto_service make the TLS signature, and the
+device key never enters this process (docs/provider.md, docs/est.md).
 
 A `Cancel` token lets the daemon abort a request in flight at SIGTERM: it shuts
 the socket down from another thread, the blocked read returns, `Cancelled` is raised.
@@ -26,6 +29,7 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from wvds.est_service.config import Credentials, Server
 from wvds.est_service.errors import AuthError, Cancelled, HttpStatusError, TransportError
@@ -94,7 +98,23 @@ class Response:
         return self.headers.get(name)
 
 
-def tls_context(server: Server, anchors_pem: str | None, credentials: Credentials | None) -> ssl.SSLContext:
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A TLS client certificate and its key, as files OpenSSL loads."""
+    cert_file: str  # PEM: the certificate, then its intermediates
+    key_file: str  # PEM: a private key, or a WVDS KEY REFERENCE (the key stays in crypto_service)
+    what: str  # for messages: "certificate /etc/...", "current certificate (generation 7, ...)"
+    # For a key reference, called with what failed ("OpenSSL could not load ...", "the TLS handshake
+    # failed"): raises (KeyServiceError, ...) with the reason the key is unusable, if it finds one.
+    # OpenSSL's own reason does not reach Python (ssl shows "[SSL] PEM lib").
+    check_key: Callable[[str], None] | None = None
+
+    @classmethod
+    def from_files(cls, credentials: Credentials) -> "ClientIdentity":
+        return cls(credentials.client_cert, credentials.client_key, f"certificate {credentials.client_cert}")
+
+
+def tls_context(server: Server, anchors_pem: str | None, identity: ClientIdentity | None) -> ssl.SSLContext:
     """Client context: versions, groups, trust anchors (None = bootstrap, unauthenticated), client certificate."""
     from wvds.ossl import tls as ossl_tls
     from wvds.ossl.errors import OsslError
@@ -112,22 +132,39 @@ def tls_context(server: Server, anchors_pem: str | None, credentials: Credential
         ossl_tls.set_groups(ctx, list(server.tls.groups))
     except OsslError as e:
         raise TransportError(f"TLS groups {':'.join(server.tls.groups)}: {e}") from None
-    if credentials is not None and credentials.tls:
+    if identity is not None:
         try:
-            ctx.load_cert_chain(credentials.client_cert, credentials.client_key)
+            ctx.load_cert_chain(identity.cert_file, identity.key_file)
+            failure = None
         except (ssl.SSLError, OSError) as e:
-            raise TransportError(f"cannot load TLS client certificate {credentials.client_cert}: {e}") from None
+            failure = e
+        if failure is not None:
+            if identity.check_key is not None:
+                identity.check_key(f"OpenSSL could not load {identity.key_file}")  # key gone, service down, ...
+            raise TransportError(f"cannot load the TLS client {identity.what} (key {identity.key_file}): "
+                                 f"{failure}")
     return ctx
 
 
 class EstHttp:
     """Requests to one EST server with one set of credentials; a fresh connection per request."""
 
-    def __init__(self, server: Server, anchors_pem: str | None, credentials: Credentials | None, cancel: Cancel):
+    def __init__(self, server: Server, anchors_pem: str | None, credentials: Credentials | None, cancel: Cancel,
+                 identity: ClientIdentity | None = None):
+        """identity: the TLS client certificate; required when credentials say client_cert "current"
+        (the caller resolves it to the current generation's files), derived from file credentials."""
         self.server, self.cancel = server, cancel
         self.authenticated = anchors_pem is not None
         self.credentials = credentials if self.authenticated else None
-        self.ctx = tls_context(server, anchors_pem, self.credentials)
+        self.identity = None
+        if self.credentials is not None and self.credentials.tls:
+            if self.credentials.current:
+                if identity is None:
+                    raise TransportError('client_cert "current": no current certificate to authenticate with')
+                self.identity = identity
+            else:
+                self.identity = ClientIdentity.from_files(self.credentials)
+        self.ctx = tls_context(server, anchors_pem, self.identity)
 
     def request(self, method: str, operation: str, body: bytes | None = None,
                 content_type: str | None = None) -> Response:
@@ -168,6 +205,8 @@ class EstHttp:
             raise TransportError(f"{operation}: server certificate not trusted: {e.verify_message}") from None
         except (OSError, http.client.HTTPException, ssl.SSLError) as e:
             self._cancelled()
+            if isinstance(e, ssl.SSLError) and self.identity is not None and self.identity.check_key is not None:
+                self.identity.check_key("the TLS handshake failed")  # e.g. the key was deleted since
             raise TransportError(f"{operation}: {type(e).__name__}: {e}") from None
         finally:
             if sock is not None:

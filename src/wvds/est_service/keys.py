@@ -93,6 +93,11 @@ class KeyService:
             raise KeyServiceError(f"key {key_id} is {pub.algorithm.name}, not a signature key")
         return DeviceKey(key_id, BY_ID[pub.algorithm], pub.public_key)
 
+    def describe(self, key_id: int):
+        """crypto_service's description of the key (KEY_DESCRIBE: algorithm, usage, owner, uses, label);
+        KeyServiceError with key_missing if it is gone."""
+        return self._call(f"describe key {key_id:#010x}", lambda c: c.describe_key(key_id))
+
     def sign(self, key: DeviceKey, message: bytes) -> tuple[str, bytes]:
         """(signature algorithm OID, signature) over message with the device key."""
         if key.algorithm.startswith("ML-DSA"):

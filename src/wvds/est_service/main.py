@@ -37,6 +37,14 @@ def _load_fips(cfg) -> str | None:
         # TLS must run in the same libcrypto, and so in the FIPS provider just loaded
         return (f"Python's ssl module uses {ssl.OPENSSL_VERSION}, not the product's {info.openssl_version} "
                 f"({info.libcrypto_path}); run with LD_LIBRARY_PATH=<openssl>/lib")
+    current = [s.name for s in cfg.servers.values() if s.reenroll.current]
+    if current and "wvds" not in info.providers:
+        # re-enrollment would fail at every attempt; say why now
+        return (f'servers {", ".join(current)}: auth.reenroll.client_cert "current" needs the wvds OpenSSL provider, '
+                f"which the OpenSSL configuration ({cfg.openssl_config or '$OPENSSL_CONF'}) does not activate "
+                f"(providers: {', '.join(info.providers)}): add wvds = wvds_sect to [provider_sect], a [wvds_sect] "
+                f"with module = <absolute path of wvds.so> and activate = 1, and default_properties = "
+                f"fips=yes,?provider!=wvds (docs/provider.md)")
     return None
 
 

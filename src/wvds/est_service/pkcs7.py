@@ -62,15 +62,14 @@ def certs_only(der: bytes, what: str) -> list[Cert]:
             raise ProtocolError(f"{what}: PKCS#7 content is {info['content_type'].native}, not signedData")
         signed = info["content"]
         choices = signed["certificates"]
+        # asn1crypto parses children lazily: iterating is parsing, so it stays inside the try
+        ders = [choice.chosen.dump() for choice in choices or []
+                if choice.name == "certificate"]  # attribute/other certificate formats: not X.509, not ours
     except ProtocolError:
         raise
     except (ValueError, TypeError, KeyError) as e:
         raise ProtocolError(f"{what}: malformed PKCS#7: {e}") from None
-    out = []
-    for choice in choices or []:
-        if choice.name != "certificate":
-            continue  # attribute/other certificate formats: not X.509, not ours to use
-        out.append(Cert(choice.chosen.dump()))
+    out = [Cert(der) for der in ders]
     if not out:
         raise ProtocolError(f"{what}: PKCS#7 holds no certificate")
     return out

@@ -3,10 +3,12 @@
 A certificate and the key it belongs to change together, so they live together in
 one *generation* directory, and one symlink says which generation is current:
 
-    <state_dir>/certs/<name>/gen-000007/cert.pem    the certificate
-                                         chain.pem   certificate + intermediates (leaf first)
-                                         key.json    which crypto_service key it belongs to
-                             current -> gen-000007   the only commit point
+    <state_dir>/certs/<name>/gen-000007/cert.pem     the certificate
+                                         chain.pem    certificate + intermediates (leaf first)
+                                         key.json     which crypto_service key it belongs to
+                                         key.ref.pem  the same key as a wvds key reference (keyref.py):
+                                                      the "private key" for TLS client authentication
+                             current -> gen-000007    the only commit point
 
 A new generation is written under a temporary name, every file and the directory
 are fsynced, it is renamed into place, then a new symlink replaces `current` with
@@ -24,6 +26,7 @@ import re
 import shutil
 from dataclasses import dataclass
 
+from wvds.est_service import keyref
 from wvds.est_service.errors import EstError
 from wvds.est_service.x509 import Cert, pem_bundle
 
@@ -112,8 +115,11 @@ class CertStore:
         gen = self.current_generation()
         return None if gen is None else self.load(gen)
 
+    def generation_dir(self, gen: int) -> str:
+        return os.path.join(self.dir, f"gen-{gen:06d}")
+
     def load(self, gen: int) -> Credential:
-        d = os.path.join(self.dir, f"gen-{gen:06d}")
+        d = self.generation_dir(gen)
         try:
             meta = read_json(os.path.join(d, "key.json"))
             with open(os.path.join(d, "chain.pem"), "rb") as f:
@@ -125,9 +131,30 @@ class CertStore:
         return Credential(gen, certs[0], certs[1:], int(meta["key_id"]), meta["key_algorithm"],
                           meta.get("key_label", ""), meta.get("csr_sha256", ""))
 
+    def key_reference(self, credential: Credential, socket_path: str) -> str:
+        """Path of the generation's key reference (key.ref.pem) naming socket_path, for TLS client
+        authentication.
+
+        A generation committed before references were written, or when crypto_service had another
+        socket, gets its reference (re)written now, atomically: it is derived from key.json and the
+        configuration, so it adds nothing the generation did not already say."""
+        path = os.path.join(self.generation_dir(credential.generation), keyref.FILE_NAME)
+        text = keyref.to_pem(credential.key_id, credential.key_algorithm, socket_path)
+        try:
+            with open(path, encoding="ascii") as f:
+                if f.read() == text:
+                    return path
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        atomic_write(path, text)
+        return path
+
     def commit(self, cert: Cert, chain: list[Cert], key_id: int, key_algorithm: str, key_label: str,
-               extra: dict | None = None) -> Credential:
-        """Write a new generation and make it current (the single atomic step)."""
+               extra: dict | None = None, crypto_socket: str | None = None) -> Credential:
+        """Write a new generation and make it current (the single atomic step).
+
+        With crypto_socket, the generation also gets key.ref.pem: the key as a wvds key reference
+        naming that socket (the one est_service itself uses for the key)."""
         self.ensure()
         gens = self._generations()
         gen = (max(gens) if gens else 0) + 1
@@ -139,8 +166,13 @@ class CertStore:
                 "certificate_sha256": cert.fingerprint, "subject": cert.subject_text, "serial": cert.serial_hex,
                 "not_before": cert.not_before.isoformat(), "not_after": cert.not_after.isoformat(),
                 **(extra or {})}
-        for fname, data in (("cert.pem", cert.pem), ("chain.pem", pem_bundle([cert, *chain])),
-                            ("key.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")):
+        if crypto_socket is not None:
+            meta["crypto_service_socket"] = crypto_socket
+        files = [("cert.pem", cert.pem), ("chain.pem", pem_bundle([cert, *chain])),
+                 ("key.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")]
+        if crypto_socket is not None:
+            files.append((keyref.FILE_NAME, keyref.to_pem(key_id, key_algorithm, crypto_socket)))
+        for fname, data in files:
             fd = os.open(os.path.join(tmp, fname), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             with os.fdopen(fd, "w") as f:
                 f.write(data)
@@ -199,6 +231,11 @@ class CertStore:
                 except EstError:
                     pass
                 shutil.rmtree(os.path.join(self.dir, f"gen-{g:06d}"), ignore_errors=True)
+            else:  # a key reference rewritten by key_reference() when the process died
+                d = self.generation_dir(g)
+                for n in os.listdir(d):
+                    if ".tmp." in n:
+                        os.unlink(os.path.join(d, n))
         if cur is not None and not os.path.isdir(os.path.join(self.dir, f"gen-{cur:06d}")):
             raise EstError(f"{self.current_link} points to a missing generation")
         fsync_dir(self.dir)
