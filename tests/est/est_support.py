@@ -17,38 +17,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from support.service import ServiceProcess, clib_path
+from support.fips import WVDS_OPENSSL_CNF
 from support.targets import HOST, ROOT
 
 EST_SERVER = ROOT / "tests" / "support" / "est_server.py"
-
-# est_service's OpenSSL configuration for TLS client authentication with the current certificate
-# (docs/est.md): the FIPS configuration plus the wvds provider, preferred by no plain fetch.
-WVDS_OPENSSL_CNF = """\
-config_diagnostics = 1
-openssl_conf = openssl_init
-
-.include {fipsmodule}
-
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-
-[provider_sect]
-fips = fips_sect
-base = base_sect
-wvds = wvds_sect
-
-[base_sect]
-activate = 1
-
-[wvds_sect]
-module = {module}
-activate = 1
-
-[algorithm_sect]
-default_properties = fips=yes,?provider!=wvds
-"""
-
 
 def wvds_provider() -> Path:
     return ROOT / "build" / HOST.arch / "provider" / "wvds.so"

@@ -63,31 +63,7 @@ def keyref_from_pem(text: str) -> bytes:
 
 # --- OpenSSL configuration, as docs/provider.md gives it ----------------------------------------
 
-FIPS_CNF = """\
-config_diagnostics = 1
-openssl_conf = openssl_init
-
-.include {fipsmodule}
-
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-
-[provider_sect]
-fips = fips_sect
-base = base_sect
-wvds = wvds_sect
-
-[base_sect]
-activate = 1
-
-[wvds_sect]
-module = {module}
-activate = 1
-
-[algorithm_sect]
-default_properties = fips=yes,?provider!=wvds
-"""
+from support.fips import WVDS_OPENSSL_CNF as FIPS_CNF  # noqa: E402  (the configuration docs/provider.md gives)
 
 DEFAULT_CNF = """\
 config_diagnostics = 1

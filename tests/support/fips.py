@@ -45,3 +45,32 @@ def fipsinstall(target: Target, workdir: Path) -> dict[str, str]:
     cnf = workdir / "openssl.cnf"
     cnf.write_text(OPENSSL_CNF.format(fipsmodule=fipsmodule))
     return target.env(OPENSSL_CONF=str(cnf), OPENSSL_MODULES=str(modules))
+
+
+# The FIPS configuration plus the wvds provider (docs/provider.md), for programs that sign with keys
+# held in crypto_service; `?provider!=wvds` keeps every ordinary fetch away from wvds.
+WVDS_OPENSSL_CNF = """\
+config_diagnostics = 1
+openssl_conf = openssl_init
+
+.include {fipsmodule}
+
+[openssl_init]
+providers = provider_sect
+alg_section = algorithm_sect
+
+[provider_sect]
+fips = fips_sect
+base = base_sect
+wvds = wvds_sect
+
+[base_sect]
+activate = 1
+
+[wvds_sect]
+module = {module}
+activate = 1
+
+[algorithm_sect]
+default_properties = fips=yes,?provider!=wvds
+"""
