@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.keys import KeyTable, Peer
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
