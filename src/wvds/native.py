@@ -1,7 +1,8 @@
 """Locating our C library (libl4re_crypto_service.so) for ctypes.
 
 Order: $WVDS_CLIENT_LIB; next to an installed program (<prefix>/lib/<arch>/ and
-<prefix>/lib/); the build tree (build/<arch>/clib/). The same library serves the
+<prefix>/lib/); the build tree (build/<arch>/clib/, for the sources and for the
+native binaries in build/<arch>/bin/). The same library serves the
 Python client (client side of the slot protocol) and the service (wvds_srv_*).
 """
 from __future__ import annotations
@@ -20,9 +21,12 @@ def candidates() -> list[Path]:
     out = []
     if os.environ.get("WVDS_CLIENT_LIB"):
         out.append(Path(os.environ["WVDS_CLIENT_LIB"]))
-    exe_dir = Path(sys.argv[0] if "__compiled__" in globals() else sys.executable).resolve().parent
+    # A native (Nuitka) binary's sys.executable is the binary itself, not an interpreter.
+    exe_dir = Path(sys.executable).resolve().parent
     for prefix in (exe_dir.parent, exe_dir.parent.parent):
         out += [prefix / "lib" / arch / LIB_NAME, prefix / "lib" / LIB_NAME]
+    if "__compiled__" in globals():  # a native binary in the build tree: build/<arch>/bin/ beside build/<arch>/clib/
+        out.append(exe_dir.parent / "clib" / LIB_NAME)
     src_root = Path(__file__).resolve().parents[2]
     out.append(src_root / "build" / arch / "clib" / LIB_NAME)
     return out

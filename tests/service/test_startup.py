@@ -2,18 +2,19 @@
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 
+from support.binaries import current
 from support.fips import OPENSSL_CNF
 from support.service import ServiceProcess, base_config
-from support.targets import HOST, ROOT
+from support.targets import HOST
 
 
 def check_config(env, path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wvds.crypto_service", "--config", str(path), "--check-config"],
-                          env=dict(env, PYTHONPATH=str(ROOT / "src")), capture_output=True, text=True, timeout=60)
+    programs = current()  # from source, or the binary under test (tests/binaries)
+    return subprocess.run(programs.argv("wvds_crypto_service", "--config", path, "--check-config"),
+                          env=programs.env(env), capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("doc,messages", [
@@ -63,7 +64,7 @@ def test_unknown_keystore_backend_is_a_startup_error(host_fips_env, tmp_path):
 
 def test_refuses_to_start_when_the_fips_module_is_tampered(host_fips_env, tmp_path):
     """A fips.so that no longer matches its fipsinstall MAC fails its self-test: no service."""
-    target = HOST
+    target = current().target
     modules = tmp_path / "modules"
     modules.mkdir()
     shutil.copy(target.openssl_root / "lib" / "ossl-modules" / "fips.so", modules / "fips.so")

@@ -1,22 +1,21 @@
 """wvdsctl against the real service: every command family, files and hex, --json, exit statuses."""
 import json
 import subprocess
-import sys
 
 import pytest
 
+from support.binaries import current
 from support.service import clib_path
-from support.targets import HOST, ROOT
 
 
 @pytest.fixture
 def ctl(service):
-    env = {"PYTHONPATH": str(ROOT / "src"), "WVDS_CLIENT_LIB": str(clib_path(HOST)), "WVDS_SOCKET": service.socket,
-           "PATH": "/usr/bin:/bin"}
+    programs = current()  # from source, or the binary under test (tests/binaries)
+    env = programs.env({"WVDS_CLIENT_LIB": str(clib_path(programs.target)), "WVDS_SOCKET": service.socket,
+                        "PATH": "/usr/bin:/bin"})
 
     def run(*args, check=True, input=None):
-        r = subprocess.run([sys.executable, "-m", "wvds.cli", *map(str, args)], env=env, capture_output=True,
-                           input=input, timeout=60)
+        r = subprocess.run(programs.argv("wvdsctl", *args), env=env, capture_output=True, input=input, timeout=60)
         if check:
             assert r.returncode == 0, r.stderr.decode()
         return r

@@ -1,4 +1,4 @@
-"""Start the real crypto_service for a test, from source (the binaries get their own runner later).
+"""Start the real crypto_service for a test: from source, or a native binary (support.binaries).
 
 The service runs as a child process with our OpenSSL 3.6.3 (FIPS config made by
 `openssl fipsinstall` for this machine) and our C library; tests talk to it
@@ -10,10 +10,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from support.binaries import Programs, current
 from support.targets import ROOT, Target
 
 CLIB = "libl4re_crypto_service.so"
@@ -43,20 +43,25 @@ class ServiceProcess:
     """`with ServiceProcess(target, fips_env, workdir, config) as svc:` — svc.socket is ready to use."""
 
     def __init__(self, target: Target, fips_env: dict[str, str], workdir: Path, config: dict,
-                 preexec=None, extra_env: dict[str, str] | None = None):
+                 preexec=None, extra_env: dict[str, str] | None = None, programs: Programs | None = None):
+        self.programs = programs or current()  # source unless a test runs the binaries
+        if self.programs.binary:
+            target = self.programs.target
         self.target, self.workdir, self.config = target, workdir, config
         self.socket = config["socket"]["path"]
         self.config_path = workdir / "config.json"
         self.log_path = workdir / "service.log"
-        self.env = dict(fips_env, PYTHONPATH=str(ROOT / "src"), WVDS_CLIENT_LIB=str(clib_path(target)),
-                        LD_LIBRARY_PATH=str(target.openssl_root / "lib"), **(extra_env or {}))
+        self.env = dict(self.programs.env(dict(fips_env, WVDS_CLIENT_LIB=str(clib_path(target)))),
+                        **(extra_env or {}))
         self.preexec = preexec
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "wvds.crypto_service", "--config", str(self.config_path)]
+        return self.programs.argv("wvds_crypto_service", "--config", self.config_path)
 
-    def start(self, timeout: float = 30) -> "ServiceProcess":
+    def start(self, timeout: float | None = None) -> "ServiceProcess":
+        if timeout is None:  # the FIPS self-tests alone take tens of seconds under qemu-user on a busy machine
+            timeout = 30 if self.target.native else 240
         self.config_path.write_text(json.dumps(self.config, indent=2))
         self._log = open(self.log_path, "ab")
         start = self._log.tell()  # a restart appends: only this run's lines count for readiness

@@ -1,0 +1,1 @@
+"""Build steps of the native binaries (Nuitka), see docs/binaries.md."""

@@ -1,0 +1,1 @@
+"""Debian 12 build roots for the native binaries, see docs/binaries.md."""
