@@ -172,7 +172,8 @@ class Pki:
         client = issue(boot_ca, boot_key, _name("bootstrap-device-0001"), client_key.public_key(), 30 * 86400,
                        eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
         tls_key = _gen_key(tls_key_alg)
-        san = x509.SubjectAlternativeName([x509.DNSName("localhost"),
+        # est.wvds.test: the name the QEMU guest (qemu/) reaches this server by, through QEMU's guestfwd
+        san = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.DNSName("est.wvds.test"),
                                            x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))])
         tls = issue(root, root_key, _name("est.test"), tls_key.public_key(), 30 * 86400, san=san,
                     eku=[ExtendedKeyUsageOID.SERVER_AUTH])

@@ -1,0 +1,300 @@
+"""scripts/extract_certs.py: the OEM's certificate tool, run as the OEM runs it (a stock Python, stdlib only)."""
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.x509.oid import NameOID
+
+from support.targets import HOST, ROOT
+
+TOOL = ROOT / "scripts" / "extract_certs.py"
+STOCK_PYTHON = "/usr/bin/python3"  # Debian's, without the venv: -I -S = standard library only
+OPENSSL = HOST.openssl_root / "bin" / "openssl"
+
+
+def tool(*args, stdin: bytes | None = None, env: dict | None = None, python: list | None = None, script=TOOL):
+    cmd = (python or [STOCK_PYTHON, "-I", "-S"]) + [str(script), *map(str, args)]
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSSL_", "WVDS_"))}
+    e.update(env or {})
+    return subprocess.run(cmd, input=stdin, capture_output=True, env=e, timeout=120)
+
+
+def ok(*args, **kw) -> str:
+    r = tool(*args, **kw)
+    assert r.returncode == 0, (r.stdout + r.stderr).decode()
+    return r.stdout.decode()
+
+
+def fail(*args, code: int = 1, **kw) -> str:
+    r = tool(*args, **kw)
+    err = r.stderr.decode()
+    assert r.returncode == code, (r.returncode, r.stdout.decode(), err)
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.fixture(scope="module")
+def certs(unpacked):
+    return unpacked / "certs"
+
+
+def test_runs_on_python_3_9_syntax_and_stdlib_only():
+    ast.parse(TOOL.read_text(), feature_version=(3, 9))
+    tree = ast.parse(TOOL.read_text())
+    top = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    top |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom)}
+    assert top <= set(sys.stdlib_module_names), top - set(sys.stdlib_module_names)  # pyca only inside a try
+
+
+def test_show_the_test_pki(certs):
+    out = ok("show", certs / "service_cert.pem", certs / "root_ca.der", certs / "ecdsa" / "client_cert.pem")
+    assert out.count("O=WvdS TEST ONLY") >= 3
+    assert "key:        ML-DSA-65 (1952-byte public key)" in out
+    assert "signature:  ML-DSA-65" in out
+    assert "key:        EC P-256 (65-byte public key)" in out and "ecdsa-with-SHA256" in out
+    assert "alt. names: DNS:localhost, IP:127.0.0.1, IP:::1" in out
+    assert "ext. usage: serverAuth" in out and "ext. usage: clientAuth" in out
+    assert "(valid now)" in out and "(self-issued)" in out
+    der = (certs / "service_cert.der").read_bytes()
+    fp = x509.load_der_x509_certificate(der).fingerprint(hashes.SHA256()).hex().upper()
+    assert ":".join(fp[i:i + 2] for i in range(0, 64, 2)) in out
+
+
+def test_show_json(certs):
+    doc = json.loads(ok("show", "--json", certs / "root_ca.pem"))
+    c = doc[0]["certificates"][0]
+    assert c["ca"] is True and c["self_issued"] is True and c["key"] == "ML-DSA-65"
+    assert c["key_usage"] == ["keyCertSign", "cRLSign"]
+
+
+def test_test_pki_chains_verify_with_the_delivered_openssl(certs, unpacked):
+    """Run from the delivery, the tool finds bin/<arch>/openssl beside its own directory."""
+    delivered = unpacked / "scripts" / "extract_certs.py"
+    for chain in (certs, certs / "ecdsa"):
+        for leaf in ("service_cert.pem", "client_cert.pem"):
+            out = ok("verify", "--ca", chain / "root_ca.pem", chain / leaf, script=delivered)
+            assert f"signatures checked by {delivered.parent}/../bin/" in out and ": OK" in out
+    r = tool("verify", "--ca", certs / "ecdsa" / "root_ca.pem", certs / "service_cert.pem", script=delivered)
+    assert r.returncode == 1 and b"does not reach" in r.stdout and b"verification FAILED" in r.stdout
+
+
+def test_verify_catches_a_forged_signature(certs, tmp_path):
+    """Same names and extensions, other key: only the signature check can tell."""
+    forged = bytearray((certs / "service_cert.der").read_bytes())
+    forged[-40] ^= 0x01  # inside the signature
+    (tmp_path / "forged.der").write_bytes(bytes(forged))
+    r = tool("verify", "--ca", certs / "root_ca.pem", tmp_path / "forged.der", "--openssl", OPENSSL)
+    assert r.returncode == 1 and b"FAILED" in r.stdout, r.stdout + r.stderr
+
+
+def test_verify_without_openssl_says_signatures_were_not_checked(certs):
+    r = tool("verify", "--ca", certs / "root_ca.pem", certs / "service_cert.pem",
+             env={"PATH": "/nonexistent"})
+    assert r.returncode == 3 and b"SIGNATURES WERE NOT CHECKED" in r.stdout
+
+
+def test_split_and_convert(certs, tmp_path):
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(b"".join((certs / n).read_bytes() for n in ("service_cert.pem", "root_ca.pem")))
+    out = ok("split", bundle, "-o", tmp_path / "parts")
+    assert (tmp_path / "parts" / "01-localhost.pem").exists() and "02-WvdS_TEST_ONLY" in out
+    ok("split", bundle, "-o", tmp_path / "der", "--der")
+    assert (tmp_path / "der" / "01-localhost.der").read_bytes() == (certs / "service_cert.der").read_bytes()
+    ok("convert", certs / "root_ca.pem", tmp_path / "root.der")
+    assert (tmp_path / "root.der").read_bytes() == (certs / "root_ca.der").read_bytes()
+    ok("convert", certs / "root_ca.der", tmp_path / "root.pem")
+    assert (tmp_path / "root.pem").read_bytes() == (certs / "root_ca.pem").read_bytes()
+    err = fail("convert", bundle, tmp_path / "x.der")
+    assert "holds 2 certificates" in err
+    ok("convert", bundle, tmp_path / "x.der", "--index", "2")
+    assert (tmp_path / "x.der").read_bytes() == (certs / "root_ca.der").read_bytes()
+
+
+# --- EST responses (PKCS#7) from the test EST server ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def est_responses(tmp_path_factory):
+    """Bodies of /cacerts and /simpleenroll answers of tests/support/est_server.py, as they come off the wire."""
+    from est.est_support import EstServer
+    work = tmp_path_factory.mktemp("est")
+    server = EstServer(work).start()
+    try:
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw-extract-0001")]))
+               .sign(key, hashes.SHA256()))
+        fetch = (
+            "import base64, http.client, ssl, sys\n"
+            "c = http.client.HTTPSConnection('localhost', int(sys.argv[1]),\n"
+            "                                 context=ssl.create_default_context(cafile=sys.argv[2]))\n"
+            "c.request('GET', '/.well-known/est/cacerts')\n"
+            "cacerts = c.getresponse().read()\n"
+            "c.request('POST', '/.well-known/est/simpleenroll', body=sys.stdin.buffer.read(),\n"
+            "          headers={'Content-Type': 'application/pkcs10',\n"
+            "                   'Authorization': 'Basic ' + base64.b64encode(b'est:est-pass').decode()})\n"
+            "sys.stdout.buffer.write(cacerts + b'\\n--\\n' + c.getresponse().read())\n")
+        env = HOST.env(LD_LIBRARY_PATH=str(HOST.openssl_root / "lib"))  # the server's ML-DSA TLS certificate
+        bodies = []
+        for whitespace in (False, True):
+            server.control(whitespace=whitespace)
+            r = subprocess.run([sys.executable, "-c", fetch, str(server.port), str(work / "pki" / "root.pem")],
+                               input=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)), env=env,
+                               capture_output=True, timeout=60)
+            assert r.returncode == 0, r.stderr.decode()
+            bodies.append(r.stdout.split(b"\n--\n"))
+        (cacerts, enroll), (cacerts_ws, _) = bodies
+        root = x509.load_pem_x509_certificate((work / "pki" / "root.pem").read_bytes())
+    finally:
+        server.stop()
+    return {"cacerts": cacerts, "enroll": enroll, "cacerts_ws": cacerts_ws, "root": root, "dir": work}
+
+
+def test_est_cacerts_response_as_received(est_responses, tmp_path):
+    body = tmp_path / "cacerts.b64"
+    body.write_bytes(est_responses["cacerts"])
+    out = ok("show", body)
+    assert "base64 PKCS#7, 1 certificate" in out and "CN=WvdS Test Root CA" in out and "ML-DSA-65" in out
+    fp = est_responses["root"].fingerprint(hashes.SHA256()).hex().upper()
+    assert ":".join(fp[i:i + 2] for i in range(0, 64, 2)) in out
+    ws = tmp_path / "cacerts-rfc8951.b64"  # CRLF and blanks inside the base64 (RFC 8951)
+    ws.write_bytes(est_responses["cacerts_ws"])
+    assert b"\r\n" in est_responses["cacerts_ws"]
+    assert "CN=WvdS Test Root CA" in ok("show", ws)
+    ok("convert", body, tmp_path / "root.pem")
+    assert x509.load_pem_x509_certificate((tmp_path / "root.pem").read_bytes()) == est_responses["root"]
+    out = ok("show", "-", stdin=est_responses["cacerts"])  # from stdin, as piped from curl
+    assert "CN=WvdS Test Root CA" in out
+
+
+def test_est_enrollment_response(est_responses, tmp_path):
+    body = tmp_path / "enroll.b64"
+    body.write_bytes(est_responses["enroll"])
+    out = ok("show", body)
+    assert "CN=gw-extract-0001" in out and "key:        EC P-256" in out
+    ok("convert", body, tmp_path / "device.pem")
+    r = tool("verify", "--ca", est_responses["dir"] / "pki" / "root.pem", tmp_path / "device.pem",
+             "--openssl", OPENSSL)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_pkcs7_pem_and_der(certs, tmp_path):
+    chain = [x509.load_pem_x509_certificate((certs / n).read_bytes()) for n in ("service_cert.pem", "root_ca.pem")]
+    (tmp_path / "p7.pem").write_bytes(pkcs7.serialize_certificates(chain, serialization.Encoding.PEM))
+    (tmp_path / "p7.der").write_bytes(pkcs7.serialize_certificates(chain, serialization.Encoding.DER))
+    for f in ("p7.pem", "p7.der"):
+        out = ok("show", tmp_path / f)
+        assert "PKCS#7, 2 certificates" in out and "CN=localhost" in out
+    ok("split", tmp_path / "p7.der", "-o", tmp_path / "split")
+    assert len(list((tmp_path / "split").iterdir())) == 2
+
+
+# --- PKCS#12 --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def p12_files(certs, tmp_path_factory):
+    d = tmp_path_factory.mktemp("p12")
+    key = serialization.load_pem_private_key((certs / "ecdsa" / "service_key.pem").read_bytes(), None)
+    cert = x509.load_pem_x509_certificate((certs / "ecdsa" / "service_cert.pem").read_bytes())
+    extra = [x509.load_pem_x509_certificate((certs / n).read_bytes()) for n in ("ecdsa/root_ca.pem", "root_ca.pem")]
+    pw = "s3cret pässword".encode()
+    files = {
+        "aes": serialization.BestAvailableEncryption(pw),
+        "aes-sha384-mac": serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(3000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA384()).build(pw),
+        "legacy-3des": serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(3000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1()).build(pw),
+        "plain": serialization.NoEncryption(),
+    }
+    for name, enc in files.items():
+        (d / f"{name}.p12").write_bytes(pkcs12.serialize_key_and_certificates(b"device", key, cert, extra, enc))
+    (d / "pw").write_text(pw.decode() + "\n")
+    return d
+
+
+@pytest.mark.parametrize("name", ["aes", "aes-sha384-mac", "plain"])
+def test_pkcs12_with_the_standard_library(p12_files, name):
+    args = ["--password-file", p12_files / "pw"] if name != "plain" else []
+    out = ok("show", *args, p12_files / f"{name}.p12")
+    assert "PKCS#12, 3 certificates" in out
+    assert "contains a private key named 'device' (not extracted)" in out
+    assert "CN=localhost" in out and "ML-DSA-65" in out and "EC P-256" in out
+
+
+def test_pkcs12_password_from_the_environment(p12_files, tmp_path):
+    ok("split", p12_files / "aes.p12", "-o", tmp_path / "out", env={"WVDS_P12_PASSWORD": "s3cret pässword"})
+    assert sorted(p.name for p in (tmp_path / "out").iterdir())[0] == "01-localhost.pem"
+
+
+def test_pkcs12_wrong_password(p12_files, tmp_path):
+    (tmp_path / "bad").write_text("wrong\n")
+    err = fail("show", "--password-file", tmp_path / "bad", p12_files / "aes.p12")
+    assert "wrong password" in err
+
+
+def test_pkcs12_legacy_encryption(p12_files):
+    """3DES bags: the standard library cannot decrypt them; the message says so (pyca does it if present)."""
+    err = fail("show", "--password-file", p12_files / "pw", p12_files / "legacy-3des.p12")
+    assert "pbeWithSHAAnd3-KeyTripleDES-CBC" in err and "re-export" in err
+    out = ok("show", "--password-file", p12_files / "pw", p12_files / "legacy-3des.p12",
+             python=[sys.executable])  # the test venv has pyca/cryptography
+    assert "via pyca/cryptography" in out and "CN=localhost" in out
+
+
+def test_aes_implementation_matches_a_reference(tmp_path):
+    """The tool's pure-Python AES-CBC decryption against pyca, every key size, several blocks."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("extract_certs", TOOL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for size in (16, 24, 32):
+        key, iv, data = os.urandom(size), os.urandom(16), os.urandom(16 * 7)
+        enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+        assert mod.aes_cbc_decrypt(key, iv, enc.update(data) + enc.finalize()) == data
+    # FIPS 197 appendix C.3 (AES-256)
+    key = bytes(range(32))
+    ct = bytes.fromhex("8ea2b7ca516745bfeafc49904b496089")
+    assert mod.aes_cbc_decrypt(key, bytes(16), ct) == bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
+# --- bad input: one line, non-zero, never a traceback --------------------------------------------------
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty input"),
+    (b"hello world, not a certificate\n", "not a certificate, PKCS#7 or PKCS#12"),
+    (b"-----BEGIN CERTIFICATE-----\nMIIB!!!\n-----END CERTIFICATE-----\n", "invalid base64"),
+    (b"-----BEGIN CERTIFICATE-----\nMIIBAAAA\n", "PEM armour without a complete block"),
+    (b"\x30\x82\x10\x00\x30\x03", "truncated"),
+    (b"\x30\x03\x02\x01\x05", "neither a certificate"),
+    (b"\x30\x0b\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01", "not SignedData"),
+    (os.urandom(64) + b"\x00", None),
+])
+def test_bad_input(tmp_path, content, message):
+    f = tmp_path / "input"
+    f.write_bytes(content)
+    err = fail("show", f)
+    assert err.startswith("extract_certs.py: error: ") and err.count("\n") == 1, err
+    if message:
+        assert message in err, err
+
+
+def test_truncated_certificates_and_missing_files(certs, tmp_path):
+    der = (certs / "root_ca.der").read_bytes()
+    for cut in (10, 100, len(der) // 2, len(der) - 1):
+        (tmp_path / "cut.der").write_bytes(der[:cut])
+        fail("show", tmp_path / "cut.der")
+    assert "file not found" in fail("show", tmp_path / "nope.pem")
+    assert "is a directory" in fail("show", tmp_path)
+    assert "no certificates" in fail("show", certs / "service_key.pem")
+    fail("show", code=2)
+    fail("bogus-command", code=2)
