@@ -8,6 +8,7 @@ the client itself checks what the library made of the answers. An aarch64 client
 talks to the x86_64 service through the same shared memory.
 """
 import struct
+import time
 
 from clib_helpers import C_SRC, ROOT, compile_c
 from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KemFlags, KeyFormat, KeyUsage, RequestType, Status
@@ -103,7 +104,11 @@ def test_every_call_matches_payloads_py(arch, clib, runner, fake_service, tmp_pa
                    key=lambda q: q.aad[30:38])
     assert [len(c.plaintext) for c in plain] == [61440, 70000 - 61440]
 
-    assert fake_service.sessions_ended == [-2]  # the client closed: wvds_srv_next reported the hangup
+    # the client closed: wvds_srv_next reports the hangup (on the service's thread, maybe a moment later)
+    deadline = time.monotonic() + 10
+    while not fake_service.sessions_ended and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake_service.sessions_ended == [-2]
 
 
 def test_missing_service_gives_err_connect(arch, clib, runner, tmp_path):

@@ -123,7 +123,7 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     d = Config()
 
     sock = top.sub("socket")
-    socket_path = sock.get("path", str, d.socket_path, os.path.isabs, "must be an absolute path")
+    socket_path = sock.get("path", str, d.socket_path, _abs_path, "must be an absolute path")
     mode_text = sock.get("mode", str, "0660", lambda s: _octal(s) is not None and _octal(s) <= 0o777,
                          "must be an octal file mode string such as \"0660\"")
     sock.unknown()
@@ -167,8 +167,8 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     lim.unknown()
 
     ossl = top.sub("openssl")
-    ossl_conf = ossl.get("config", str, None, os.path.isabs, "must be an absolute path")
-    ossl_modules = ossl.get("modules", str, None, os.path.isabs, "must be an absolute path")
+    ossl_conf = ossl.get("config", str, None, _abs_path, "must be an absolute path")
+    ossl_modules = ossl.get("modules", str, None, _abs_path, "must be an absolute path")
     ossl.unknown()
 
     keystore = top.get("keystore", dict, {"backend": "file"})
@@ -188,10 +188,15 @@ def parse(doc: Any, path: str = "<config>") -> Config:
 
 
 def _octal(text: str) -> int | None:
-    try:
-        return int(text, 8)
-    except ValueError:
+    """Only octal digits: int(text, 8) alone would also take "-1", "+7" and "0_7"."""
+    if not text or not all(c in "01234567" for c in text):
         return None
+    return int(text, 8)
+
+
+def _abs_path(value: str) -> bool:
+    return os.path.isabs(value) and "\0" not in value  # a NUL byte would fail later, at bind/open time
+
 
 
 def load(path: str) -> Config:
@@ -206,4 +211,6 @@ def load(path: str) -> Config:
         raise ConfigError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
+    except (ValueError, RecursionError) as e:  # integers over 4300 digits, nesting deeper than the stack
+        raise ConfigError(f"{path}: invalid JSON: {e}") from None
     return parse(doc, path)

@@ -17,7 +17,7 @@ from wvds.crypto_service.session import Session
 from wvds.keystore import KeyStoreError, open_keystore
 from wvds.protocol.constants import (MAX_PAYLOAD, MAX_RESPONSE_PAYLOAD, PROTOCOL_VERSION, Algorithm,
                                      RequestType, Status)
-from wvds.transport.linux_shm import Listener
+from wvds.transport.linux_shm import Listener, refuse
 from wvds.version import VERSION
 
 log = logging.getLogger("wvds.service")
@@ -33,6 +33,9 @@ class CryptoService:
         self.stopping = threading.Event()
         self.sessions: set[Session] = set()
         self._sessions_lock = threading.Lock()
+        # uid -> handshakes in progress (each a thread waiting for HELLO): counted against max_clients, which
+        # bounds the threads too
+        self._pending: dict[int, int] = {}
         self._client_ids = itertools.count(1)
         self.started = time.time()
         self.fips: ossl.FipsInfo | None = None
@@ -75,9 +78,10 @@ class CryptoService:
                                                                       "gid": creds.gid})
             return Status.PERMISSION_DENIED
         with self._sessions_lock:
-            if len(self.sessions) >= cfg.max_clients:
+            if len(self.sessions) + sum(self._pending.values()) >= cfg.max_clients:
                 log.warning("client refused: max_clients reached", extra={"uid": creds.uid})
                 return Status.QUOTA_EXCEEDED
+            self._pending[creds.uid] = self._pending.get(creds.uid, 0) + 1
         return Status.SUCCESS
 
     def _slots_for(self, requested: int) -> int:
@@ -86,18 +90,36 @@ class CryptoService:
     def _accept_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                channel = self.listener.accept(self._admit, self._slots_for, lambda: next(self._client_ids))
+                sock, creds = self.listener.accept_connection()
             except Exception as e:  # noqa: BLE001  a bad client must never stop the acceptor
                 if self.stopping.is_set():
                     break
                 log.warning("connection setup failed", extra={"reason": str(e)})
                 continue
-            if channel is None:
+            verdict = self._admit(creds)  # counts the handshake as pending when it admits
+            if verdict != Status.SUCCESS:
+                refuse(sock, verdict)
                 continue
-            session = Session(self, channel)
-            with self._sessions_lock:
+            # The HELLO may take its time (or never come): wait for it in its own thread, so one silent
+            # peer cannot hold up everyone else's connection set-up.
+            threading.Thread(target=self._handshake, args=(sock, creds), name="handshake", daemon=True).start()
+
+    def _handshake(self, sock, creds) -> None:
+        try:
+            channel = self.listener.handshake(sock, creds, self._slots_for, lambda: next(self._client_ids))
+        except Exception as e:  # noqa: BLE001  a bad client must never hurt the service
+            log.warning("connection setup failed", extra={"uid": creds.uid, "reason": str(e)})
+            channel = None
+        session = Session(self, channel) if channel is not None else None
+        with self._sessions_lock:
+            self._pending[creds.uid] -= 1
+            if not self._pending[creds.uid]:
+                del self._pending[creds.uid]
+            if session is not None and not self.stopping.is_set():
                 self.sessions.add(session)
-            session.start()
+                session.start()  # under the lock: stop() never sees a session it cannot join
+            elif session is not None:
+                channel.close()  # the service stopped meanwhile
 
     def session_ended(self, session: Session) -> None:
         with self._sessions_lock:

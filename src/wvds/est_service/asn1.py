@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from asn1crypto import algos, core, csr, keys, x509
 
+# What asn1crypto raises for malformed DER. It parses lazily and does not wrap its errors: besides
+# ValueError, fuzzing found TypeError, KeyError, AttributeError ('InstanceOf' has no 'native') and
+# IndexError (an empty BIT STRING). Every parser of server input treats all of them as "malformed".
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+
 # --- object identifiers -----------------------------------------------------------
 
 ML_DSA_OIDS = {  # RFC 9881

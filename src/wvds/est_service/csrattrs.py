@@ -47,13 +47,13 @@ def parse(der: bytes) -> CsrPolicy:
     """The policy in a CsrAttrs body; ProtocolError for anything malformed.
 
     asn1crypto parses nested values lazily (on first access), so malformed inner
-    elements surface as ValueError/TypeError wherever they are first touched; all of
+    elements surface as any of asn1.MALFORMED wherever they are first touched; all of
     them are the server's malformed answer, never our error."""
     try:
         return _parse(der)
     except ProtocolError:
         raise
-    except (ValueError, TypeError, KeyError) as e:
+    except asn1.MALFORMED as e:
         raise ProtocolError(f"csrattrs: malformed CsrAttrs: {e}") from None
 
 

@@ -259,7 +259,7 @@ def retry_after(value: str | None, now: dt.datetime) -> float | None:
         return float(int(v))
     try:
         when = email.utils.parsedate_to_datetime(v)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year past datetime's range
         return None
     if when is None:
         return None

@@ -15,7 +15,7 @@ import re
 
 from asn1crypto import cms, pem
 
-from wvds.est_service import asn1  # noqa: F401  (ML-DSA registration before parsing)
+from wvds.est_service import asn1  # (also: ML-DSA registration before parsing)
 from wvds.est_service.errors import ProtocolError
 from wvds.est_service.x509 import Cert
 
@@ -67,7 +67,7 @@ def certs_only(der: bytes, what: str) -> list[Cert]:
                 if choice.name == "certificate"]  # attribute/other certificate formats: not X.509, not ours
     except ProtocolError:
         raise
-    except (ValueError, TypeError, KeyError) as e:
+    except asn1.MALFORMED as e:
         raise ProtocolError(f"{what}: malformed PKCS#7: {e}") from None
     out = [Cert(der) for der in ders]
     if not out:

@@ -78,9 +78,14 @@ class Managed:
         p = self.state.pending
         if p is not None and self.current is not None and p.csr_b64 and self.current.csr_sha256 == \
                 hashlib.sha256(base64.b64decode(p.csr_b64)).hexdigest():
-            # a crash between the commit and clearing the request: it is answered already
+            # a crash between the commit and clearing the request: it is answered already. Finish what
+            # the commit would have done next: the key it superseded (now the previous generation's) is
+            # retired, i.e. deleted once no kept generation uses it (else it outlives its generation).
             log.info("pending request was already committed", extra={"certificate": self.spec.name})
             self.state.pending = None
+            prev = self.store.previous()
+            if prev is not None and prev.key_id != self.current.key_id and prev.key_id not in self.state.retire_keys:
+                self.state.retire_keys.append(prev.key_id)
             self.save()
         return orphans
 

@@ -64,7 +64,7 @@ class Cert:
             self.asn1 = x509.Certificate.load(bytes(der), strict=True)
             self.tbs = self.asn1["tbs_certificate"]
             self.tbs.native  # parse everything now: a malformed field fails here, not later
-        except (ValueError, TypeError, KeyError) as e:
+        except asn1.MALFORMED as e:
             raise ProtocolError(f"malformed certificate: {e}") from None
         self.der = bytes(der)
 

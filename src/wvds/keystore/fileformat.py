@@ -108,8 +108,8 @@ def decode_key(blob: bytes, store_id: bytes, open_: Open, expected_id: int) -> K
             label=_str(meta, "label"), created=_int(meta, "created", 0, 2**63 - 1),
             form=KeyFormat(_int(meta, "form", 0, 255)), material=b"",
             uses_reserved=_int(meta, "uses_reserved", 0, 2**64 - 1), native=meta.get("native") is True)
-    except (ValueError, UnicodeDecodeError, TypeError) as e:  # JSONDecodeError and bad enum values are ValueErrors
-        raise FormatError(f"malformed metadata ({e})") from None
+    except (ValueError, UnicodeDecodeError, TypeError, RecursionError) as e:  # JSONDecodeError, bad enum values:
+        raise FormatError(f"malformed metadata ({e})") from None  # ValueErrors; deep nesting: RecursionError
     if record.key_id != expected_id:
         raise FormatError(f"file holds key 0x{record.key_id:08x}, not the key its name says")
     material = open_(store_id + prefix, blob[len(prefix):])
@@ -150,7 +150,7 @@ def parse_header(data: bytes) -> dict[str, Any]:
     """The header document, structurally checked; the check value is verified by the caller with its KEK."""
     try:
         header = json.loads(data.decode())
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise FormatError(f"{HEADER_FILE} is not valid JSON ({e})") from None
     if not isinstance(header, dict) or header.get("format") != HEADER_FORMAT:
         raise FormatError(f"{HEADER_FILE} is not a WVDS key store header")

@@ -11,8 +11,10 @@ must not be used by two threads at once, so a lock serializes token calls.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from typing import Any
 
 from wvds import ossl
@@ -23,7 +25,9 @@ from wvds.keystore.kek import Kek, KekAuthError
 from wvds.keystore.settings import Fields, read_secret
 from wvds.protocol.constants import Algorithm
 
+log = logging.getLogger("wvds.keystore.pkcs11")
 DEFAULT_KEK_LABEL = "wvds-keystore-kek"
+RECONNECT_INTERVAL_S = 1.0
 NATIVE_NAMES = {"aes-256-gcm": Algorithm.AES_256_GCM, "ecdsa-p256": Algorithm.ECDSA_P256,
                 "ecdsa-p384": Algorithm.ECDSA_P384}
 
@@ -33,15 +37,26 @@ class TokenKek(Kek):
 
     kind = "pkcs11-token"
 
-    def __init__(self, key, lock: threading.Lock):
-        self._key, self._lock = key, lock
+    def __init__(self, key, lock: threading.Lock, store: "Pkcs11KeyStore"):
+        self._key, self._lock, self._store = key, lock, store  # store: to find the KEK again after a token loss
+        self.generation = store.generation
+
+    def refind(self) -> None:
+        key = self._store._find_kek_locked()
+        if key is None:
+            from pkcs11.exceptions import NoSuchKey
+            raise NoSuchKey()
+        self._key, self.generation = key, self._store.generation
 
     def seal(self, aad: bytes, plaintext: bytes) -> bytes:
         from pkcs11 import Mechanism
         from pkcs11.mechanisms import GCMParams
+
+        from wvds.keystore.pkcs11_native import retry_stale
         nonce = ossl.random_bytes(NONCE_SIZE)
         with self._lock:
-            out = self._key.encrypt(plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad))
+            out = retry_stale(self._store, self, lambda: self._key.encrypt(
+                plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad)))
         return nonce + out
 
     def open(self, aad: bytes, sealed: bytes) -> bytes:
@@ -73,6 +88,8 @@ class Pkcs11KeyStore(EncryptedDirectoryStore):
         f.finish()
         self.token_lock = threading.Lock()
         self.session = None
+        self._last_reconnect = 0.0
+        self.generation = 0  # counts reconnects: object handles from an older generation must be found again
         self._login()
         try:
             self._open_store(directory)
@@ -87,7 +104,7 @@ class Pkcs11KeyStore(EncryptedDirectoryStore):
         if not os.path.isfile(self.module):
             raise KeyStoreError(f"keystore.module: {self.module}: PKCS#11 module not found")
         try:
-            lib = pkcs11.lib(self.module)
+            lib = self._lib = pkcs11.lib(self.module)
         except Exception as e:  # noqa: BLE001  dlopen or C_Initialize failure
             raise KeyStoreError(f"keystore.module: {self.module}: cannot load the PKCS#11 module ({e})") from None
         try:
@@ -121,6 +138,25 @@ class Pkcs11KeyStore(EncryptedDirectoryStore):
         finally:
             del pin
 
+    def reconnect_locked(self) -> bool:
+        """The token went away (and maybe came back): reinitialise the library, log in again. Caller holds
+        token_lock. At most once a second; True if a fresh session is open now (objects must be found
+        again: their handles changed)."""
+        now = time.monotonic()
+        if now - self._last_reconnect < RECONNECT_INTERVAL_S:
+            return False
+        self._last_reconnect = now
+        self.generation += 1
+        self._logout()
+        try:
+            self._lib.reinitialize()  # C_Finalize + C_Initialize: forget every stale slot, session and handle
+            self._login()
+        except Exception as e:  # noqa: BLE001  still gone: the caller's operation fails with its own error
+            log.warning("PKCS#11 token not reachable", extra={"token": self.token_label, "reason": str(e)})
+            return False
+        log.info("PKCS#11 token reconnected", extra={"token": self.token_label})
+        return True
+
     def _logout(self) -> None:
         session, self.session = self.session, None
         if session is not None:
@@ -131,12 +167,15 @@ class Pkcs11KeyStore(EncryptedDirectoryStore):
 
     # -- the KEK ------------------------------------------------------------------
     def _find_kek(self):
+        with self.token_lock:
+            return self._find_kek_locked()
+
+    def _find_kek_locked(self):
         from pkcs11 import KeyType, ObjectClass
         from pkcs11 import exceptions as E
         try:
-            with self.token_lock:
-                return self.session.get_key(object_class=ObjectClass.SECRET_KEY, key_type=KeyType.AES,
-                                            label=self.kek_label)
+            return self.session.get_key(object_class=ObjectClass.SECRET_KEY, key_type=KeyType.AES,
+                                        label=self.kek_label)
         except E.NoSuchKey:
             return None
         except E.MultipleObjectsReturned:
@@ -158,8 +197,8 @@ class Pkcs11KeyStore(EncryptedDirectoryStore):
             except E.PKCS11Error as e:
                 raise KeyStoreError(f"keystore: token {self.token_label!r} cannot generate the AES-256 KEK "
                                     f"({type(e).__name__})") from None
-        return TokenKek(key, self.token_lock), {"source": "pkcs11", "kek_label": self.kek_label,
-                                                "mechanism": "CKM_AES_GCM"}
+        section = {"source": "pkcs11", "kek_label": self.kek_label, "mechanism": "CKM_AES_GCM"}
+        return TokenKek(key, self.token_lock, self), section
 
     def _open_kek(self, section: dict[str, Any], store_id: bytes) -> Kek:
         if section.get("source") != "pkcs11":
@@ -172,7 +211,7 @@ class Pkcs11KeyStore(EncryptedDirectoryStore):
         if key is None:
             raise KeyStoreError(f"keystore: the KEK {self.kek_label!r} is not in token {self.token_label!r} "
                                 "(was the token re-initialised or replaced?): the stored keys cannot be opened")
-        return TokenKek(key, self.token_lock)
+        return TokenKek(key, self.token_lock, self)
 
     def _wrong_kek_hint(self) -> str:
         return f"the KEK {self.kek_label!r} in token {self.token_label!r} is not the one this store was sealed with"

@@ -18,6 +18,43 @@ CURVES = {Algorithm.ECDSA_P256: "secp256r1", Algorithm.ECDSA_P384: "secp384r1"}
 ID_SIZE = 16
 
 
+def unavailable_errors() -> tuple[type, ...]:
+    """PKCS#11 errors that mean "the token or the object is not there (now)", as opposed to "bad data"."""
+    from pkcs11 import exceptions as E
+    return (E.ObjectHandleInvalid, E.KeyHandleInvalid, E.NoSuchKey, E.SessionHandleInvalid, E.SessionClosed,
+            E.DeviceRemoved, E.DeviceError, E.DeviceMemory, E.TokenNotPresent, E.TokenNotRecognised,
+            E.UserNotLoggedIn)
+
+
+def retry_stale(store, holder, op):
+    """op(), with the token lock held by the caller, surviving a token that went away and came back.
+
+    A token that was removed and returned gives its objects new handles, and may have forgotten the
+    login (SoftHSM when its token directory vanished and reappeared). On such an error: find the
+    object again (holder.refind(), by CKA_ID / label) and retry; if that fails too, reconnect to the
+    token (reinitialise the PKCS#11 library, log in again; at most once a second) and retry once more.
+    After a reconnect every handle found before it is re-found before use: handle numbers restart,
+    and an old number may name a different object now. While the token is still gone the last error
+    propagates, and the caller reports it as the operation's failure."""
+    from pkcs11 import exceptions as E
+    if store.session is None and not store.reconnect_locked():  # an earlier reconnect found no token
+        raise E.TokenNotPresent()
+    if holder.generation != store.generation:
+        holder.refind()
+    try:
+        return op()
+    except unavailable_errors():
+        pass
+    try:
+        holder.refind()
+        return op()
+    except unavailable_errors():
+        if not store.reconnect_locked():
+            raise
+    holder.refind()
+    return op()
+
+
 def _mech(name: str):
     from pkcs11 import Mechanism
     return {"SHA256": Mechanism.SHA256, "SHA384": Mechanism.SHA384, "SHA512": Mechanism.SHA512}[name]
@@ -26,8 +63,13 @@ def _mech(name: str):
 class TokenAesKey(NativeKey):
     algorithm = Algorithm.AES_256_GCM
 
-    def __init__(self, store, key):
-        self._store, self._key = store, key
+    def __init__(self, store, key, ref: bytes):
+        self._store, self._key, self._ref, self.generation = store, key, ref, store.generation
+
+    def refind(self) -> None:
+        from pkcs11 import KeyType, ObjectClass
+        self._key = self._store.session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, id=self._ref)
+        self.generation = self._store.generation
 
     def aes_gcm_encrypt(self, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
         from pkcs11 import Mechanism, PKCS11Error
@@ -35,8 +77,8 @@ class TokenAesKey(NativeKey):
         nonce = ossl.random_bytes(NONCE_SIZE)  # FIPS DRBG: the RBG-based IV construction, as for soft keys
         try:
             with self._store.token_lock:
-                out = self._key.encrypt(plaintext, mechanism=Mechanism.AES_GCM,
-                                        mechanism_param=GCMParams(nonce, aad))
+                out = retry_stale(self._store, self, lambda: self._key.encrypt(
+                    plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad)))
         except PKCS11Error as e:
             raise ossl.OsslError(f"AES-GCM in the token failed ({type(e).__name__})") from None
         return nonce, out[:-TAG_SIZE], out[-TAG_SIZE:]
@@ -46,15 +88,23 @@ class TokenAesKey(NativeKey):
         from pkcs11.mechanisms import GCMParams
         try:
             with self._store.token_lock:
-                return self._key.decrypt(ciphertext + tag, mechanism=Mechanism.AES_GCM,
-                                         mechanism_param=GCMParams(nonce, aad))
+                return retry_stale(self._store, self, lambda: self._key.decrypt(
+                    ciphertext + tag, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad)))
+        except unavailable_errors() as e:  # not the data's fault: never report it as a failed tag check
+            raise ossl.OsslError(f"AES-GCM in the token failed ({type(e).__name__})") from None
         except PKCS11Error:  # the token's way of saying the tag did not verify (varies by vendor)
             raise ossl.AuthenticationError("AES-GCM in the token: tag does not authenticate") from None
 
 
 class TokenEcKey(NativeKey):
-    def __init__(self, store, algorithm: Algorithm, private, point: bytes):
-        self._store, self.algorithm, self._private, self._point = store, algorithm, private, point
+    def __init__(self, store, algorithm: Algorithm, private, point: bytes, ref: bytes):
+        self._store, self.algorithm, self._private, self._point, self._ref = store, algorithm, private, point, ref
+        self.generation = store.generation
+
+    def refind(self) -> None:
+        from pkcs11 import KeyType, ObjectClass
+        self._private = self._store.session.get_key(ObjectClass.PRIVATE_KEY, KeyType.EC, id=self._ref)
+        self.generation = self._store.generation
 
     def public_key(self) -> bytes:
         return self._point
@@ -64,8 +114,9 @@ class TokenEcKey(NativeKey):
         from pkcs11.util.ec import encode_ecdsa_signature
         try:
             with self._store.token_lock:
-                to_sign = data if prehashed else self._store.session.digest(data, mechanism=_mech(digest))
-                raw = self._private.sign(to_sign, mechanism=Mechanism.ECDSA)
+                raw = retry_stale(self._store, self, lambda: self._private.sign(
+                    self._store.session.digest(data, mechanism=_mech(digest)) if not prehashed else data,
+                    mechanism=Mechanism.ECDSA))
         except PKCS11Error as e:
             raise ossl.OsslError(f"ECDSA in the token failed ({type(e).__name__})") from None
         return encode_ecdsa_signature(raw)
@@ -85,7 +136,7 @@ def generate(store, key_id: int, algorithm: Algorithm) -> tuple[bytes, NativeKey
                                                  template={**secret_attrs, Attribute.ENCRYPT: True,
                                                            Attribute.DECRYPT: True, Attribute.WRAP: False,
                                                            Attribute.UNWRAP: False})
-                return ref, TokenAesKey(store, key)
+                return ref, TokenAesKey(store, key, ref)
             params = store.session.create_domain_parameters(
                 KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(CURVES[algorithm])}, local=True)
             public, private = params.generate_keypair(
@@ -94,7 +145,7 @@ def generate(store, key_id: int, algorithm: Algorithm) -> tuple[bytes, NativeKey
             point = _point(public)
     except E.PKCS11Error as e:
         raise KeyStoreError(f"the token could not generate a {algorithm.name} key ({type(e).__name__})") from None
-    return ref, TokenEcKey(store, algorithm, private, point)
+    return ref, TokenEcKey(store, algorithm, private, point, ref)
 
 
 def open_key(store, record: KeyRecord) -> NativeKey:
@@ -104,10 +155,10 @@ def open_key(store, record: KeyRecord) -> NativeKey:
         with store.token_lock:
             if record.algorithm == Algorithm.AES_256_GCM:
                 key = store.session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, id=record.material)
-                return TokenAesKey(store, key)
+                return TokenAesKey(store, key, record.material)
             private = store.session.get_key(ObjectClass.PRIVATE_KEY, KeyType.EC, id=record.material)
             public = store.session.get_key(ObjectClass.PUBLIC_KEY, KeyType.EC, id=record.material)
-            return TokenEcKey(store, record.algorithm, private, _point(public))
+            return TokenEcKey(store, record.algorithm, private, _point(public), record.material)
     except (E.NoSuchKey, E.MultipleObjectsReturned) as e:
         raise KeyStoreError(f"the token object of this key is missing or ambiguous ({type(e).__name__})") from None
 

@@ -43,7 +43,8 @@ class Fields:
         return value
 
     def path(self, key: str, default: str | None = None, required: bool = False) -> str | None:
-        return self.get(key, str, default, os.path.isabs, "must be an absolute path", required)
+        return self.get(key, str, default, lambda v: os.path.isabs(v) and "\0" not in v, "must be an absolute path",
+                        required)
 
     def directory(self) -> str:
         return self.path("directory", DEFAULT_DIRECTORY)

@@ -15,6 +15,7 @@ OPENSSL_CONF; wvds.ossl must be loaded first (the service does that).
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -26,6 +27,8 @@ from wvds.keystore.directory import EncryptedDirectoryStore
 from wvds.keystore.kek import Kek
 from wvds.keystore.settings import Fields, read_secret
 from wvds.protocol.constants import Algorithm
+
+log = logging.getLogger("wvds.keystore.tpm")
 
 os.environ.setdefault("TSS2_LOG", "all+NONE")  # tpm2-tss would print its own warnings on stderr: we report instead
 
@@ -83,6 +86,24 @@ class TpmKeyStore(EncryptedDirectoryStore):
                                 f"hierarchy: {_explain(e, 'owner hierarchy auth (owner_auth_file/owner_auth_env)')}"
                                 ) from None
 
+    def call_locked(self, fn):
+        """fn() with _tpm_lock held by the caller, reconnecting once if the TPM link broke.
+
+        After the TPM (or swtpm / the resource manager) went away and came back, the ESAPI context
+        is dead and the storage primary key is gone from the TPM: connect again (the primary is
+        re-created from the same template, so it is the same key) and retry once. A TPM that is
+        still unreachable raises KeyStoreError; a TPM error raises TSS2_Exception."""
+        from tpm2_pytss import TSS2_Exception
+        if self.ctx is None:
+            self._connect()
+        try:
+            return fn()
+        except TSS2_Exception as e:
+            log.warning("TPM command failed; reconnecting once", extra={"tcti": self.tcti, "reason": str(e)})
+            self._disconnect()
+        self._connect()
+        return fn()
+
     def _disconnect(self) -> None:
         ctx, self.ctx = getattr(self, "ctx", None), None
         if ctx is not None:
@@ -91,7 +112,11 @@ class TpmKeyStore(EncryptedDirectoryStore):
                     ctx.flush_context(self.primary)
             except Exception:  # noqa: BLE001  closing anyway
                 pass
-            ctx.close()
+            try:
+                ctx.close()
+            except Exception:  # noqa: BLE001  a broken link may fail to close; it is dropped all the same
+                pass
+        self.primary = None
 
     def _session(self, policy: bool, encrypt: bool, decrypt: bool = False):
         """A session salted with the primary key, with parameter encryption as asked."""
@@ -224,8 +249,12 @@ class TpmKeyStore(EncryptedDirectoryStore):
         from wvds.keystore.tpm_native import create_ecdsa_key
         if algorithm not in self._native:
             raise KeyStoreError(f"{algorithm.name} keys are not generated in the TPM (keystore.native)")
+        from tpm2_pytss import TSS2_Exception
         with self._tpm_lock:
-            return create_ecdsa_key(self, algorithm)
+            try:
+                return self.call_locked(lambda: create_ecdsa_key(self, algorithm))
+            except TSS2_Exception as e:
+                raise KeyStoreError(f"the TPM could not create an ECDSA P-256 key ({e})") from None
 
     def open_native(self, record: KeyRecord) -> NativeKey:
         from wvds.keystore.tpm_native import open_ecdsa_key

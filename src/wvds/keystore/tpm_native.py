@@ -26,16 +26,12 @@ def _alg(digest: str):
 
 def create_ecdsa_key(store, algorithm: Algorithm) -> tuple[bytes, NativeKey]:
     """Caller holds store._tpm_lock."""
-    from tpm2_pytss import TSS2_Exception
     from tpm2_pytss.constants import TPMA_OBJECT
     from tpm2_pytss.types import TPM2B_PUBLIC
     attrs = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
              | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.SIGN_ENCRYPT)
     template = TPM2B_PUBLIC.parse("ecc256:null:null", objectAttributes=attrs)  # scheme chosen at each signature
-    try:
-        private, public = store.ctx.create(store.primary, None, template)[:2]
-    except TSS2_Exception as e:
-        raise KeyStoreError(f"the TPM could not create an ECDSA P-256 key ({e})") from None
+    private, public = store.ctx.create(store.primary, None, template)[:2]  # TSS2_Exception: caller reports it
     pub, priv = public.marshal(), private.marshal()
     return _BLOBS.pack(len(pub)) + pub + priv, TpmEcKey(store, pub, priv, _point(public))
 
@@ -65,24 +61,28 @@ class TpmEcKey(NativeKey):
 
     def ecdsa_sign(self, data: bytes, digest: str, prehashed: bool) -> bytes:
         from tpm2_pytss import TSS2_Exception
+        try:
+            with self._store._tpm_lock:
+                sig = self._store.call_locked(lambda: self._sign(data, digest, prehashed))
+        except (TSS2_Exception, KeyStoreError) as e:  # a TPM error, or no TPM reachable right now
+            raise ossl.OsslError(f"ECDSA in the TPM failed: {e}") from None
+        return _der_signature(bytes(sig.signature.ecdsa.signatureR), bytes(sig.signature.ecdsa.signatureS))
+
+    def _sign(self, data: bytes, digest: str, prehashed: bool):
+        """Caller holds the TPM lock. Uses the store's current ESAPI context and primary: a reconnect changes them."""
         from tpm2_pytss.constants import TPM2_ALG, TPM2_RH, TPM2_ST
         from tpm2_pytss.types import TPM2B_DIGEST, TPM2B_PRIVATE, TPM2B_PUBLIC, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
         ctx, alg = self._store.ctx, _alg(digest)
+        value = data if prehashed else _tpm_hash(ctx, data, alg)
+        handle = ctx.load(self._store.primary, TPM2B_PRIVATE.unmarshal(self._private)[0],
+                          TPM2B_PUBLIC.unmarshal(self._public)[0])
         try:
-            with self._store._tpm_lock:
-                value = data if prehashed else _tpm_hash(ctx, data, alg)
-                handle = ctx.load(self._store.primary, TPM2B_PRIVATE.unmarshal(self._private)[0],
-                                  TPM2B_PUBLIC.unmarshal(self._public)[0])
-                try:
-                    scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.ECDSA)
-                    scheme.details.ecdsa.hashAlg = alg
-                    sig = ctx.sign(handle, TPM2B_DIGEST(value), scheme,
-                                   TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL))
-                finally:
-                    ctx.flush_context(handle)
-        except TSS2_Exception as e:
-            raise ossl.OsslError(f"ECDSA in the TPM failed: {e}") from None
-        return _der_signature(bytes(sig.signature.ecdsa.signatureR), bytes(sig.signature.ecdsa.signatureS))
+            scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.ECDSA)
+            scheme.details.ecdsa.hashAlg = alg
+            return ctx.sign(handle, TPM2B_DIGEST(value), scheme,
+                            TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL))
+        finally:
+            ctx.flush_context(handle)
 
 
 def _tpm_hash(ctx, data: bytes, alg) -> bytes:

@@ -146,14 +146,28 @@ class Listener:
     def accept(self, admit: Callable[[Credentials], Status], slots_for: Callable[[int], int],
                next_client_id: Callable[[], int]) -> Channel | None:
         """Block for one connection; return its Channel, or None if it was refused."""
+        sock, creds = self.accept_connection()
+        verdict = admit(creds)
+        if verdict != Status.SUCCESS:
+            refuse(sock, verdict)
+            return None
+        return self.handshake(sock, creds, slots_for, next_client_id)
+
+    def accept_connection(self) -> tuple[socket.socket, Credentials]:
+        """Block for one connection; return it with the peer's kernel-reported credentials (nothing shared yet)."""
         sock, _ = self.sock.accept()
         try:
             pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-            creds = Credentials(pid, uid, gid)
-            verdict = admit(creds)
-            if verdict != Status.SUCCESS:
-                refuse(sock, verdict)
-                return None
+        except OSError:
+            sock.close()
+            raise
+        return sock, Credentials(pid, uid, gid)
+
+    def handshake(self, sock: socket.socket, creds: Credentials, slots_for: Callable[[int], int],
+                  next_client_id: Callable[[], int]) -> Channel:
+        """HELLO -> WELCOME with the descriptors, for an admitted peer. Waits up to HELLO_TIMEOUT for the
+        HELLO, so the service runs it off the accepting thread: a silent peer must not hold up others."""
+        try:
             sock.settimeout(HELLO_TIMEOUT)
             hello = sock.recv(HELLO.size + 1)
             sock.settimeout(None)

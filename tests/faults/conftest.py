@@ -1,0 +1,48 @@
+"""Fixtures for fault-injection tests: a FIPS environment and a restartable service on the file key store."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from keystore.conftest import RestartableService
+from support.fips import fipsinstall
+from support.service import base_config, clib_path
+from support.targets import HOST
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs / remounting read-only needs root "
+                                                          "(CI runs as root)")
+
+
+@pytest.fixture(scope="session")
+def faults_fips_env(tmp_path_factory):
+    if not clib_path(HOST).exists():
+        pytest.fail(f"{clib_path(HOST)} missing: run 'scons' (./run test does)")
+    return fipsinstall(HOST, tmp_path_factory.mktemp("fips-faults"))
+
+
+def file_keystore(workdir: Path, directory: Path | None = None) -> dict:
+    """keystore settings for the file backend with a fresh 32-byte device secret in workdir."""
+    secret = workdir / "device.secret"
+    if not secret.exists():
+        secret.write_bytes(os.urandom(32))
+        secret.chmod(0o600)
+    return {"backend": "file", "directory": str(directory or workdir / "keystore"), "secret_file": str(secret)}
+
+
+@pytest.fixture
+def file_service(faults_fips_env, tmp_path):
+    """file_service(directory=None, **config overrides) -> a not yet started RestartableService (file key store)."""
+    made = []
+
+    def make(directory: Path | None = None, extra_env: dict | None = None, **overrides) -> RestartableService:
+        cfg = base_config(tmp_path, keystore=file_keystore(tmp_path, directory), log={"level": "info"}, **overrides)
+        svc = RestartableService(HOST, faults_fips_env, tmp_path, cfg, extra_env=extra_env)
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        if svc.proc is not None:
+            svc.stop(timeout=30)
