@@ -159,12 +159,19 @@ def self_check() -> dict:
     for lib in ("libcrypto", "libssl"):
         if len(out[lib]) != 1:
             problems.append(f"{len(out[lib])} {lib} files mapped: {out[lib]}")
-        elif compiled() and os.path.dirname(out[lib][0]) != os.path.dirname(os.path.realpath(sys.executable)):
+        elif compiled() and out[lib][0] != shipped_beside_executable(out[lib][0]):
             problems.append(f"{lib} {out[lib][0]} is not the one shipped beside {sys.executable}")
     if not out.get("openssl", "").startswith("OpenSSL 3.6."):
         problems.append(f"libcrypto is {out.get('openssl')!r}, not OpenSSL 3.6")
     out["problems"] = problems
     return out
+
+
+def shipped_beside_executable(mapped: str) -> str:
+    """The file of that name beside the executable, resolved: in the delivery, bin/<arch>/libcrypto.so.3
+    is a link to lib/<arch>/libcrypto.so.3, and /proc/self/maps names the link's target."""
+    exe_dir = os.path.dirname(os.path.realpath(sys.executable))
+    return os.path.realpath(os.path.join(exe_dir, os.path.basename(mapped)))
 
 
 def version_text(program: str) -> str:

@@ -86,6 +86,18 @@ def test_fresh_install(good, unpacked, delivery):
         (units / "wvds-crypto.service").read_text()
 
 
+def test_installed_program_passes_its_self_check(good, delivery):
+    """In the installed layout bin/<arch>/libcrypto.so.3 is a link into lib/<arch>/: still exactly one
+    libcrypto, ours, FIPS with fips=yes, MD5 refused (wvds --self-check)."""
+    if not delivery.has_binaries(good.arch):
+        pytest.skip("no native programs in this delivery")
+    r = subprocess.run([str(good.current / "bin" / good.arch / "wvds"), "--self-check"], env=good.env(),
+                       capture_output=True, text=True, timeout=120)
+    report = json.loads(r.stdout)
+    assert r.returncode == 0 and report["problems"] == [], r.stdout + r.stderr
+    assert report["libcrypto"] == [str((good.lib / "libcrypto.so.3").resolve())]
+
+
 def test_installed_configurations_are_valid(good, tmp_path):
     """crypto_service accepts its installed config as it is; est_service's needs only the site's files."""
     sys.path.insert(0, str(ROOT / "src"))

@@ -35,13 +35,15 @@ def shared_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def run_as(uid: int, shared: Path, socket: str, code: str) -> dict:
-    """Run a client snippet as `uid` with Debian's python3; it prints a JSON result."""
+def run_as(uid: int, shared: Path, socket: str, code: str, extra_groups: tuple[int, ...] = ()) -> dict:
+    """Run a client snippet as `uid` (primary group = uid, plus extra_groups) with Debian's python3;
+    it prints a JSON result."""
     env = {"PYTHONPATH": str(shared), "WVDS_CLIENT_LIB": str(shared / "libclient.so"), "SOCK": socket,
            "PATH": "/usr/bin:/bin"}
     prog = "import json, os\nfrom wvds.client import Client, ServiceStatusError, TransportFailure\n" \
            "from wvds.protocol.constants import *\nfrom wvds.protocol.payloads import KeyRef\n" + textwrap.dedent(code)
-    r = subprocess.run(["/usr/bin/python3", "-c", prog], env=env, user=uid, group=uid, capture_output=True,
+    r = subprocess.run(["/usr/bin/python3", "-c", prog], env=env, user=uid, group=uid,
+                       extra_groups=list(extra_groups), capture_output=True,
                        text=True, timeout=60, cwd="/")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])

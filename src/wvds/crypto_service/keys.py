@@ -47,10 +47,11 @@ COUNTER_BLOCK = 4096
 
 @dataclass(frozen=True)
 class Peer:
-    """Who is asking, as the kernel told us (SO_PEERCRED)."""
+    """Who is asking, as the kernel told us (SO_PEERCRED, SO_PEERGROUPS)."""
     pid: int
     uid: int
     gid: int
+    groups: tuple[int, ...] = ()  # supplementary groups
 
 
 class LiveKey:
@@ -142,7 +143,7 @@ class KeyTable:
         usage = 0
         for g in self.config.grants:
             if g.owner_uid == key.record.owner_uid and g.label == key.record.label \
-                    and (peer.uid in g.uids or peer.gid in g.gids):
+                    and (peer.uid in g.uids or peer.gid in g.gids or any(x in g.gids for x in peer.groups)):
                 usage |= g.usage & key.record.usage
         return usage
 

@@ -73,9 +73,9 @@ class CryptoService:
         cfg = self.config
         if self.stopping.is_set():
             return Status.SHUTTING_DOWN
-        if creds.uid not in cfg.allow_uids and creds.gid not in cfg.allow_gids:
+        if creds.uid not in cfg.allow_uids and not creds.in_group(cfg.allow_gids):
             log.warning("client refused: not in access list", extra={"pid": creds.pid, "uid": creds.uid,
-                                                                      "gid": creds.gid})
+                                                                      "gid": creds.gid, "groups": list(creds.groups)})
             return Status.PERMISSION_DENIED
         with self._sessions_lock:
             if len(self.sessions) + sum(self._pending.values()) >= cfg.max_clients:

@@ -40,7 +40,7 @@ class Session:
         cfg = service.config
         self.service, self.channel = service, channel
         c = channel.creds
-        self.ctx = RequestContext(Peer(c.pid, c.uid, c.gid), channel.client_id, service.keys, cfg, service.status)
+        self.ctx = RequestContext(Peer(c.pid, c.uid, c.gid, c.groups), channel.client_id, service.keys, cfg, service.status)
         rl = cfg.rate_limit
         self.bucket = TokenBucket(rl.requests_per_second, rl.burst, rl.cooldown_ms / 1000.0)
         self._users = 1  # the serving thread + one per request handed to the pool

@@ -8,6 +8,7 @@ shared memory) is C code shared with the client library (wvds_srv_* functions).
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import mmap
 import os
@@ -37,6 +38,27 @@ class Credentials:
     pid: int
     uid: int
     gid: int
+    groups: tuple[int, ...] = ()  # supplementary groups (SO_PEERGROUPS), as the kernel saw them at connect()
+
+    def in_group(self, gids) -> bool:
+        return self.gid in gids or any(g in gids for g in self.groups)
+
+
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13; Python 3.11 does not name it
+
+
+def peer_groups(sock: socket.socket) -> tuple[int, ...]:
+    """The peer's supplementary groups, from the kernel (a user added to the service group with
+    usermod -aG has it only there, not as the SO_PEERCRED gid)."""
+    size = 4 * 64
+    while True:
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, size)
+            return tuple(struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
+        except OSError as e:
+            if e.errno != errno.ERANGE or size >= 4 * 65536:
+                raise
+            size *= 16
 
 
 _lib = None
@@ -158,10 +180,11 @@ class Listener:
         sock, _ = self.sock.accept()
         try:
             pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            groups = peer_groups(sock)
         except OSError:
             sock.close()
             raise
-        return sock, Credentials(pid, uid, gid)
+        return sock, Credentials(pid, uid, gid, groups)
 
     def handshake(self, sock: socket.socket, creds: Credentials, slots_for: Callable[[int], int],
                   next_client_id: Callable[[], int]) -> Channel:

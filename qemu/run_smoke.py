@@ -1,0 +1,243 @@
+"""Hardware-in-the-loop smoke test of the OEM delivery on an aarch64 machine: QEMU.
+
+    python qemu/run_smoke.py [dist/wvds-crypto-svc-<version>-oem-delivery.tar.gz] [--out build/qemu]
+
+1. The guest (qemu/guest_image.py): Debian 12 arm64 with systemd and Debian's kernel, cached.
+2. The payload, a tar archive the guest reads from its second disk: the delivery tarball as the
+   OEM receives it, qemu/smoke.sh, the example gateway cross-compiled against the delivery
+   with the delivery's own Makefile, and the EST settings for the test EST server.
+3. The test EST server (tests/support/est_server.py) on the host's loopback. The guest has a
+   QEMU user-mode network with restrict=on - no route to the host or anywhere - and a single
+   guestfwd: est.wvds.test:8443 (10.0.2.100) is connected to the server's port.
+4. `qemu-system-aarch64 -machine virt` (TCG), no display, the root image with -snapshot (never
+   written), serial console to <out>/console.log, results on a virtio-serial port to
+   <out>/results.jsonl; a hard timeout kills a guest that hangs.
+5. <out>/results.json: every step with pass/fail and seconds, boot and total time. Exit status
+   0 only if every step passed; otherwise the console log's end is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import guest_image  # noqa: E402
+
+STEPS = ("boot", "install", "fips_provider", "crypto_service", "wvdsctl_status", "gateway", "est_enroll",
+         "restart_keeps_keys")
+GUEST_EST = ("10.0.2.100", 8443)  # est.wvds.test in the guest's /etc/hosts
+
+
+def default_tarball() -> Path:
+    version = {}
+    exec((ROOT / "src" / "wvds" / "version.py").read_text(), version)
+    return ROOT / "dist" / f"wvds-crypto-svc-{version['VERSION']}-oem-delivery.tar.gz"
+
+
+def unpack(tarball: Path, dest: Path) -> Path:
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(dest)], check=True)
+    (top,) = dest.iterdir()
+    return top
+
+
+def build_gateway(delivery: Path, out: Path) -> Path:
+    """The example, cross-compiled as the OEM would: the delivery's Makefile, header and library."""
+    work = out / "gateway"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(delivery / "examples", work)
+    subprocess.run(["make", "-s", "-C", str(work), f"DELIVERY={delivery}", "ARCH=aarch64",
+                    "CC=aarch64-linux-gnu-gcc", "RPATH=/opt/wvds/current/lib/aarch64"], check=True)
+    return work / "oem_gateway"
+
+
+class EstServer:
+    """tests/support/est_server.py as a process on 127.0.0.1 (Python's ssl on our OpenSSL 3.6)."""
+
+    def __init__(self, workdir: Path):
+        self.dir = workdir
+        self.proc = None
+
+    def __enter__(self) -> "EstServer":
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
+                   LD_LIBRARY_PATH=str(ROOT / "build" / host_arch() / "openssl" / "lib"))
+        env.pop("OPENSSL_CONF", None)
+        self.log = open(self.dir / "server.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "est_server.py"),
+                                      "--dir", str(self.dir)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not (self.dir / "ready.json").exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("the test EST server did not start:\n" + (self.dir / "server.log").read_text())
+            time.sleep(0.05)
+        self.info = json.loads((self.dir / "ready.json").read_text())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.log.close()
+
+
+def host_arch() -> str:
+    return os.uname().machine
+
+
+def est_settings(delivery: Path, est: EstServer, dest: Path) -> None:
+    """est_service.json completed as WvdS_KB_OEM.md says: server URL, trust anchor, bootstrap credentials."""
+    dest.mkdir(parents=True)
+    shutil.copy(est.info["root"], dest / "trust-anchor.pem")
+    (dest / "bootstrap.pw").write_text("est-pass\n")
+    cfg = json.loads((delivery / "config" / "est_service.json").read_text())
+    server = cfg["servers"]["factory"]
+    server["url"] = f"https://est.wvds.test:{GUEST_EST[1]}"
+    server["auth"]["bootstrap"]["username"] = "est"
+    (dest / "est_service.json").write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def make_payload(tarball: Path, out: Path, est: EstServer) -> Path:
+    delivery = unpack(tarball, out / "unpacked")
+    stage = out / "payload"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    shutil.copy(tarball, stage / tarball.name)
+    shutil.copy(HERE / "smoke.sh", stage / "smoke.sh")
+    shutil.copy(build_gateway(delivery, out), stage / "oem_gateway")
+    est_settings(delivery, est, stage / "est")
+    payload = out / "payload.tar"
+    with tarfile.open(payload, "w", format=tarfile.GNU_FORMAT) as tf:
+        for p in sorted(stage.iterdir()):
+            tf.add(p, arcname=p.name)
+    return payload
+
+
+def qemu_command(guest: dict[str, Path], payload: Path, out: Path, est_port: int) -> list[str]:
+    # cmd: QEMU starts the relay for every connection the guest opens (a tcp: chardev would carry one only)
+    guestfwd = f"guestfwd=tcp:{GUEST_EST[0]}:{GUEST_EST[1]}-cmd:socat STDIO TCP:127.0.0.1:{est_port}"
+    return [
+        "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "2048",
+        "-display", "none", "-monitor", "none", "-no-reboot",
+        "-serial", f"file:{out / 'console.log'}",
+        "-kernel", str(guest["kernel"]), "-initrd", str(guest["initrd"]),
+        "-append", "console=ttyAMA0 root=LABEL=wvds-guest rw panic=-1 systemd.show_status=auto",
+        "-drive", f"if=none,id=root,format=raw,snapshot=on,file={guest['rootfs']}",
+        "-device", "virtio-blk-pci,drive=root",
+        "-drive", f"if=none,id=payload,format=raw,readonly=on,file={payload}",
+        "-device", "virtio-blk-pci,drive=payload,serial=wvds-payload",
+        "-netdev", f"user,id=net0,restrict=on,{guestfwd}", "-device", "virtio-net-pci,netdev=net0,romfile=",  # no PXE option ROM: direct kernel boot
+        "-device", "virtio-serial-pci", "-chardev", f"file,id=results,path={out / 'results.jsonl'}",
+        "-device", "virtserialport,chardev=results,name=wvds.results",
+    ]
+
+
+def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr) -> dict:
+    """Boot, smoke-test, power off; the results (also written to <out>/results.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("console.log", "results.jsonl", "results.json"):
+        (out / name).unlink(missing_ok=True)
+    started = time.monotonic()
+    guest = guest_image.ensure_guest(log)
+    prepared = time.monotonic()
+    with EstServer(out / "est-server") as est:
+        payload = make_payload(tarball, out, est)
+        cmd = qemu_command(guest, payload, out, est.info["port"])
+        booted = time.monotonic()
+        try:
+            r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+            qemu_error = r.stderr.strip() if r.returncode else ""
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            qemu_error, timed_out = f"no power-off within {timeout:.0f} s: the guest was killed", True
+        ended = time.monotonic()
+    lines = (out / "results.jsonl").read_text(errors="replace").splitlines() if (out / "results.jsonl").exists() else []
+    reports = []
+    for line in lines:
+        try:
+            reports.append(json.loads(line))
+        except ValueError:
+            reports.append({"step": "?", "ok": False, "detail": f"unreadable result line: {line[:200]}"})
+    steps = [r for r in reports if "step" in r]
+    done = next((r for r in reports if r.get("done")), None)
+    seen = {s["step"] for s in steps}
+    missing = [s for s in STEPS if s not in seen]
+    boot = next((s for s in steps if s["step"] == "boot"), None)
+    result = {
+        "tarball": tarball.name,
+        "passed": bool(done) and not missing and all(s["ok"] for s in steps) and not timed_out,
+        "steps": steps,
+        "missing_steps": missing,
+        "guest_uptime_at_smoke_start_s": _uptime(boot),
+        "guest_uptime_at_end_s": done.get("uptime") if done else None,
+        "qemu_wall_s": round(ended - booted, 1),
+        "guest_image_s": round(prepared - started, 1),
+        "total_s": round(ended - started, 1),
+        "timed_out": timed_out,
+        "qemu_error": qemu_error,
+        "command": cmd,
+    }
+    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _uptime(boot: dict | None) -> float | None:
+    if not boot:
+        return None
+    words = boot.get("detail", "").split()
+    try:
+        return float(words[words.index("up") + 1])
+    except (ValueError, IndexError):
+        return None
+
+
+def console_tail(out: Path, lines: int = 80) -> str:
+    path = out / "console.log"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no console log)"
+
+
+def summary(result: dict) -> str:
+    rows = [f"{'step':<20} {'result':<6} {'seconds':>8}"]
+    for s in result["steps"]:
+        rows.append(f"{s['step']:<20} {'pass' if s['ok'] else 'FAIL':<6} {s.get('seconds', 0):>8.1f}")
+    for name in result["missing_steps"]:
+        rows.append(f"{name:<20} {'none':<6} {'-':>8}")
+    rows.append(f"guest up when the smoke test started: {result['guest_uptime_at_smoke_start_s']} s; "
+                f"QEMU run {result['qemu_wall_s']} s; total {result['total_s']} s")
+    rows.append("PASSED" if result["passed"] else "FAILED" + (f": {result['qemu_error']}" if result["qemu_error"] else ""))
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("tarball", nargs="?", type=Path, default=default_tarball())
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "qemu")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds before the guest is killed")
+    args = ap.parse_args(argv)
+    if not args.tarball.exists():
+        ap.error(f"{args.tarball} does not exist: build it first (./run dist)")
+    result = run(args.tarball.resolve(), args.out.resolve(), args.timeout)
+    print(summary(result))
+    if not result["passed"]:
+        for s in result["steps"]:
+            if not s["ok"]:
+                print(f"\n--- {s['step']} ---\n{s.get('detail', '')}")
+        print("\n--- end of the guest console ---\n" + console_tail(args.out))
+    print(f"results: {args.out / 'results.json'}")
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
