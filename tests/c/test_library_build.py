@@ -25,7 +25,7 @@ def test_exports_exactly_the_documented_api(clib):
     public = declared(C_SRC / "include" / "wvds_crypto.h")
     service = declared(C_SRC / "transport" / "wvds_srv.h")
     assert len(public) > 30 and service == {"wvds_srv_shm_size", "wvds_srv_init_control", "wvds_srv_next",
-                                            "wvds_srv_complete"}
+                                            "wvds_srv_pending", "wvds_srv_complete"}
     out = subprocess.run(["nm", "-D", "--defined-only", str(clib)], capture_output=True, text=True, check=True).stdout
     exported = {line.split()[-1] for line in out.splitlines() if line.split()[1] in "TtWwDdBbRr"}
     assert exported == public | service

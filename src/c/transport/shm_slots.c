@@ -420,6 +420,16 @@ int wvds_srv_next(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, 
     }
 }
 
+int wvds_srv_pending(void *shm, uint16_t slot_count)
+{
+    if (!shm || !valid_slot_count(slot_count))
+        return -1;
+    int n = 0;
+    for (unsigned i = 0; i < slot_count; i++)
+        n += atomic_load_explicit(&wvds_slot_at(shm, i)->state, memory_order_relaxed) == WVDS_SLOT_SUBMITTED;
+    return n;
+}
+
 int wvds_srv_complete(void *shm, uint16_t slot_count, int slot, const uint8_t *resp, uint32_t resp_len)
 {
     if (!shm || !valid_slot_count(slot_count) || slot < 0 || slot >= slot_count || resp_len > WVDS_SLOT_RESP_AREA ||

@@ -47,6 +47,10 @@ WVDS_API int wvds_srv_init_control(void *shm, uint16_t slot_count, uint32_t clie
 WVDS_API int wvds_srv_next(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, uint32_t spin_us,
                            int timeout_ms, uint8_t *out, uint32_t out_cap, uint32_t *out_len);
 
+/* How many slots are submitted and not yet taken (a snapshot: only a hint, the client may
+ * submit more at any moment). -1 for a NULL pointer or a bad slot count. */
+WVDS_API int wvds_srv_pending(void *shm, uint16_t slot_count);
+
 /* Writes the response frame into the slot, then resp_len, stores DONE with release
  * semantics and wakes the client's futex. Safe from any thread, concurrently with
  * wvds_srv_next and other completions (for other slots). Returns 0, or -1 when the

@@ -2,11 +2,15 @@
 
 The serving thread takes the next submitted slot (the C side copies the request
 out of shared memory once) and answers it. Cheap requests (AES, random, key
-lookups) are answered inline, which keeps small-request latency low; expensive
-ones (key generation, signatures, ML-KEM) go to the service's worker pool, so a
-client with several slots in flight, and many clients at once, use every core
-(OpenSSL calls release the GIL). The channel is closed only when the thread has
-stopped and no worker still holds one of its slots.
+lookups) are answered inline, which keeps small-request latency low. Expensive
+ones (key generation, signatures, ML-KEM) are answered inline too while the
+client has nothing else in flight - a hand-off to another thread costs about a
+tenth of an ML-DSA signature here - and go to the service's worker pool as soon
+as its requests overlap (another slot submitted, one already in the pool, or one
+that arrived while the last was served inline), so a client with several slots
+in flight uses every core (OpenSSL calls release the GIL). Many clients use
+every core anyway: each has its own serving thread. The channel is closed only
+when the thread has stopped and no worker still holds one of its slots.
 """
 from __future__ import annotations
 
@@ -53,15 +57,20 @@ class Session:
                                             "slots": self.channel.slots})
         self.thread.start()
 
-    def _answer(self, slot: int, frame: bytes) -> None:
+    def _answer(self, slot: int, frame: bytes, watch: bool = False) -> bool:
+        """Answer one request. With watch: True if another request of this client was waiting when the
+        answer was ready (looked at before the answer is released: the client may resubmit right after)."""
         try:
             if self.service.stopping.is_set():
                 response = pack_response(Status.SHUTTING_DOWN)
             else:
                 response = dispatch.handle(self.ctx, self.bucket, frame)
+            waiting = watch and self.channel.pending() > 0
             self.channel.complete(slot, response)
+            return waiting
         except TransportError as e:  # the client rewrote the slot's state meanwhile: its loss only
             log.warning("response not delivered", extra={"client": self.channel.client_id, "reason": str(e)})
+            return False
 
     def _answer_in_pool(self, slot: int, frame: bytes) -> None:
         try:
@@ -72,6 +81,7 @@ class Session:
     def _serve(self) -> None:
         buf = ctypes.create_string_buffer(REQ_AREA)
         spin = self.service.config.spin_us
+        overlapping = False
         try:
             while True:
                 slot, frame = self.channel.next_request(buf, spin, POLL_MS)
@@ -83,7 +93,9 @@ class Session:
                     break  # peer gone (or the service shut the socket down)
                 ctypes.memset(buf, 0, len(frame))  # requests may carry plaintext or key material
                 # Byte 2 is the request type; only peeked here, dispatch validates everything.
-                if len(frame) > 2 and frame[2] in _HEAVY_CODES and not self.service.stopping.is_set():
+                heavy = len(frame) > 2 and frame[2] in _HEAVY_CODES
+                if heavy and (overlapping or self._users > 1 or self.channel.pending()) \
+                        and not self.service.stopping.is_set():
                     with self._lock:
                         self._users += 1
                     try:
@@ -91,8 +103,9 @@ class Session:
                     except RuntimeError:  # pool shut down: the service is stopping
                         self._release()
                         self.channel.complete(slot, pack_response(Status.SHUTTING_DOWN))
+                    overlapping = False
                 else:
-                    self._answer(slot, frame)
+                    overlapping = self._answer(slot, frame, watch=heavy)  # it waited for us: hand off next time
         except TransportError:
             log.exception("transport error", extra={"client": self.channel.client_id})
         finally:

@@ -78,6 +78,8 @@ def lib() -> ctypes.CDLL:
         L.wvds_srv_complete.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_char_p,
                                         ctypes.c_uint32]
         L.wvds_srv_complete.restype = ctypes.c_int
+        L.wvds_srv_pending.argtypes = [ctypes.c_void_p, ctypes.c_uint16]
+        L.wvds_srv_pending.restype = ctypes.c_int
         _lib = L
     return _lib
 
@@ -121,6 +123,10 @@ class Channel:
         if slot < 0:
             return (-2 if slot == -2 else -1 if slot == -1 else -3), None
         return slot, ctypes.string_at(buf, n.value)
+
+    def pending(self) -> int:
+        """Requests submitted and not yet taken: a snapshot, for scheduling decisions only."""
+        return lib().wvds_srv_pending(self.base, self.slots)
 
     def complete(self, slot: int, frame: bytes) -> None:
         if lib().wvds_srv_complete(self.base, self.slots, slot, frame, len(frame)) != 0:

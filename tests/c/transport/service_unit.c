@@ -90,9 +90,14 @@ int run_service_unit_tests(void)
     atomic_store(&wvds_slot_at(shm, 1)->state, WVDS_SLOT_FREE);
 
     /* Round robin: a slot resubmitted right after being served waits behind the others. */
+    CHECK(wvds_srv_pending(shm, slots) == 0 && wvds_srv_pending(NULL, slots) == -1 &&
+              wvds_srv_pending(shm, 0) == -1,
+          "nothing pending; argument checks");
     submit(shm, 0, 16, 0x30);
     submit(shm, 1, 16, 0x31);
+    CHECK(wvds_srv_pending(shm, slots) == 2, "two submitted slots pending");
     int first = wvds_srv_next(shm, slots, -1, -1, 0, 0, out, sizeof out, &len);
+    CHECK(wvds_srv_pending(shm, slots) == 1, "a taken slot is no longer pending");
     CHECK(first == 0 || first == 1, "a submitted slot is served (%d)", first);
     if (first < 0)
         return 1;
