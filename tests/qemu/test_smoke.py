@@ -21,7 +21,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
+def result():
     tarball = run_smoke.default_tarball()
     if not tarball.exists():
         pytest.fail(f"{tarball} is missing: ./run test builds it before the tests")
