@@ -56,6 +56,8 @@ def peer_groups(sock: socket.socket) -> tuple[int, ...]:
             raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, size)
             return tuple(struct.unpack(f"{len(raw) // 4}I", raw[: len(raw) // 4 * 4]))
         except OSError as e:
+            if e.errno == errno.ENOPROTOOPT:  # a kernel before 4.13: the primary gid is all there is
+                return ()
             if e.errno != errno.ERANGE or size >= 4 * 65536:
                 raise
             size *= 16
