@@ -29,8 +29,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(ROOT / "tests"), str(ROOT / "src")]
 import guest_image  # noqa: E402
+from est.est_support import EstServer  # noqa: E402  (tests/support/est_server.py as a process)
 
 STEPS = ("boot", "install", "fips_provider", "crypto_service", "wvdsctl_status", "gateway", "est_enroll",
          "restart_keeps_keys")
@@ -61,46 +62,10 @@ def build_gateway(delivery: Path, out: Path) -> Path:
     return work / "oem_gateway"
 
 
-class EstServer:
-    """tests/support/est_server.py as a process on 127.0.0.1 (Python's ssl on our OpenSSL 3.6)."""
-
-    def __init__(self, workdir: Path):
-        self.dir = workdir
-        self.proc = None
-
-    def __enter__(self) -> "EstServer":
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
-                   LD_LIBRARY_PATH=str(ROOT / "build" / host_arch() / "openssl" / "lib"))
-        env.pop("OPENSSL_CONF", None)
-        self.log = open(self.dir / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "support" / "est_server.py"),
-                                      "--dir", str(self.dir)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while not (self.dir / "ready.json").exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError("the test EST server did not start:\n" + (self.dir / "server.log").read_text())
-            time.sleep(0.05)
-        self.info = json.loads((self.dir / "ready.json").read_text())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.log.close()
-
-
-def host_arch() -> str:
-    return os.uname().machine
-
-
 def est_settings(delivery: Path, est: EstServer, dest: Path) -> None:
     """est_service.json completed as WvdS_KB_OEM.md says: server URL, trust anchor, bootstrap credentials."""
     dest.mkdir(parents=True)
-    shutil.copy(est.info["root"], dest / "trust-anchor.pem")
+    shutil.copy(est.root_pem, dest / "trust-anchor.pem")
     (dest / "bootstrap.pw").write_text("est-pass\n")
     cfg = json.loads((delivery / "config" / "est_service.json").read_text())
     server = cfg["servers"]["factory"]
@@ -152,9 +117,10 @@ def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr) -> dict:
     started = time.monotonic()
     guest = guest_image.ensure_guest(log)
     prepared = time.monotonic()
-    with EstServer(out / "est-server") as est:
+    est = EstServer(out / "est-server").start()
+    try:
         payload = make_payload(tarball, out, est)
-        cmd = qemu_command(guest, payload, out, est.info["port"])
+        cmd = qemu_command(guest, payload, out, est.port)
         booted = time.monotonic()
         try:
             r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
@@ -163,6 +129,8 @@ def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr) -> dict:
         except subprocess.TimeoutExpired:
             qemu_error, timed_out = f"no power-off within {timeout:.0f} s: the guest was killed", True
         ended = time.monotonic()
+    finally:
+        est.stop()
     lines = (out / "results.jsonl").read_text(errors="replace").splitlines() if (out / "results.jsonl").exists() else []
     reports = []
     for line in lines:

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from support.targets import Target
 
-OPENSSL_CNF = """\
+def _openssl_cnf(extra_provider: str = "", extra_sections: str = "", default_properties: str = "fips=yes") -> str:
+    """openssl.cnf around the fipsinstall output ({fipsmodule}): FIPS and base providers, plus extras."""
+    return f"""\
 config_diagnostics = 1
 openssl_conf = openssl_init
 
-.include {fipsmodule}
+.include {{fipsmodule}}
 
 [openssl_init]
 providers = provider_sect
@@ -24,13 +26,17 @@ alg_section = algorithm_sect
 [provider_sect]
 fips = fips_sect
 base = base_sect
-
+{extra_provider}
 [base_sect]
 activate = 1
+{extra_sections}
 
 [algorithm_sect]
-default_properties = fips=yes
+default_properties = {default_properties}
 """
+
+
+OPENSSL_CNF = _openssl_cnf()
 
 
 def fipsinstall(target: Target, workdir: Path) -> dict[str, str]:
@@ -49,28 +55,5 @@ def fipsinstall(target: Target, workdir: Path) -> dict[str, str]:
 
 # The FIPS configuration plus the wvds provider (docs/provider.md), for programs that sign with keys
 # held in crypto_service; `?provider!=wvds` keeps every ordinary fetch away from wvds.
-WVDS_OPENSSL_CNF = """\
-config_diagnostics = 1
-openssl_conf = openssl_init
-
-.include {fipsmodule}
-
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-
-[provider_sect]
-fips = fips_sect
-base = base_sect
-wvds = wvds_sect
-
-[base_sect]
-activate = 1
-
-[wvds_sect]
-module = {module}
-activate = 1
-
-[algorithm_sect]
-default_properties = fips=yes,?provider!=wvds
-"""
+WVDS_OPENSSL_CNF = _openssl_cnf("wvds = wvds_sect\n", "\n[wvds_sect]\nmodule = {module}\nactivate = 1\n",
+                                "fips=yes,?provider!=wvds")
