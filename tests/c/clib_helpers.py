@@ -23,7 +23,13 @@ HOST = platform.machine()
 
 
 def library_sources() -> list[Path]:
-    return sorted((C_SRC / "transport").glob("*.c")) + sorted((C_SRC / "lib").glob("*.c"))
+    return [p for d in ("transport", "service", "lib") for p in sorted((C_SRC / d).glob("*.c"))]
+
+
+def library_includes(arch: str) -> list[str]:
+    """-I flags for compiling the library's sources (the service's fast path uses OpenSSL's headers only)."""
+    dirs = [C_SRC / "include", C_SRC / "transport", C_SRC / "service", C_SRC / "lib", BUILD / arch / "openssl" / "include"]
+    return [f"-I{d}" for d in dirs]
 
 
 _built: dict[str, Path] = {}

@@ -6,10 +6,9 @@ covers concurrent slots from many threads, timeouts and slot reclaim, a dead pee
 req_len beyond the request area, malformed handshakes and responses (WVDS_ERR_PROTOCOL), argument
 checks and the stream format. Built with sanitizers natively, plain for aarch64 under qemu-user.
 """
-from clib_helpers import C_SRC, HOST, ROOT, compile_c, library_sources
+from clib_helpers import HOST, ROOT, compile_c, library_includes, library_sources
 
 TEST_SRC = ROOT / "tests" / "c" / "transport"
-INCLUDES = [f"-I{C_SRC / 'include'}", f"-I{C_SRC / 'transport'}", f"-I{C_SRC / 'lib'}", f"-I{TEST_SRC}"]
 
 
 def variants(arch):
@@ -24,7 +23,7 @@ def variants(arch):
 def test_slot_protocol_between_two_processes(arch, runner, tmp_path):
     for name, flags in variants(arch).items():
         program = compile_c(arch, library_sources() + sorted(TEST_SRC.glob("*.c")),
-                            tmp_path / f"transport_test-{name}", [*INCLUDES, "-g", *flags])
+                            tmp_path / f"transport_test-{name}", [*library_includes(arch), f"-I{TEST_SRC}", "-g", *flags])
         r = runner.run(program, str(tmp_path / f"{name}.sock"), check=False, timeout=600)
         out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
         assert r.returncode == 0 and out.splitlines()[-1:] == ["PASS"], f"{name} build:\n{out}\n{err[-20000:]}"

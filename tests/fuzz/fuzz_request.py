@@ -35,7 +35,7 @@ with atheris.instrument_imports(include=["wvds.protocol", "wvds.crypto_service"]
     from wvds.crypto_service.config import parse as parse_config
     from wvds.crypto_service.context import RequestContext
     from wvds.crypto_service.keys import KeyTable, Peer, parse_key
-    from wvds.crypto_service.ratelimit import TokenBucket
+    from wvds.crypto_service.fastpath import TokenBucket
     from wvds.keystore.memory import MemoryKeyStore
     from wvds.protocol.constants import Algorithm, KeyFormat, RequestType, Status
     from wvds.protocol.header import parse_response
@@ -103,7 +103,7 @@ def _restore() -> None:
 
 def _invisible(ctx, key_id: int) -> bool:
     live = TABLE._keys.get(key_id)
-    return live is not None and live.record.owner_uid != ctx.peer.uid and not TABLE._granted_usage(ctx.peer, live)
+    return live is not None and live.record.owner_uid != ctx.peer.uid and not TABLE.usage_for(ctx.peer, live)
 
 
 def _with_absent_id(frame: bytes, offset: int) -> bytes:

@@ -25,7 +25,7 @@ from collections import Counter
 from support.targets import BUILD, HOST, ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "c"))
-from clib_helpers import C_SRC, LIB_NAME, compile_c, library_sources  # noqa: E402
+from clib_helpers import LIB_NAME, compile_c, library_includes, library_sources  # noqa: E402
 from fake_service import FakeService  # noqa: E402
 
 from wvds.protocol.constants import Status  # noqa: E402
@@ -100,10 +100,9 @@ class HostileService(FakeService):
 
 
 def test_client_library_survives_a_lying_service(tmp_path):
-    includes = [f"-I{C_SRC / 'include'}", f"-I{C_SRC / 'transport'}", f"-I{C_SRC / 'lib'}"]
     program = compile_c(HOST_ARCH, library_sources() + [ROOT / "tests" / "hostile" / "clib_fuzz_client.c"],
                         tmp_path / "clib_fuzz_client",
-                        [*includes, "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                        [*library_includes(HOST_ARCH), "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                          "-fno-omit-frame-pointer"])
     for seed in (1, 2):
         service = HostileService(str(BUILD / HOST.arch / "clib" / LIB_NAME), str(tmp_path / f"h{seed}.sock"), seed)

@@ -26,6 +26,7 @@ wvds_status wvds_aes_encrypt(wvds_conn *conn, uint32_t key_id, const void *aad, 
     wvds_put_u16(&call, (uint16_t)aad_len);
     wvds_put(&call, aad, aad_len);
     wvds_put(&call, plaintext, plaintext_len);
+    call.keep_response = true; /* nonce || ciphertext || tag: nothing to wipe */
     st = wvds_call_run(&call, WVDS_REQ_AES_ENCRYPT);
     if (st == WVDS_SUCCESS)
         st = call.resp_len == need ? wvds_copy_out(call.resp, need, sealed, sealed_cap, sealed_len)

@@ -93,6 +93,8 @@ wvds_status wvds_call_submit(wvds_call *call, uint8_t type)
     uint32_t n = (uint32_t)call->len;
     h[4] = (uint8_t)n, h[5] = (uint8_t)(n >> 8), h[6] = (uint8_t)(n >> 16), h[7] = (uint8_t)(n >> 24);
     call->submitted = true;
+    if (WVDS_HEADER_SIZE + n > call->req_high)
+        call->req_high = WVDS_HEADER_SIZE + n;
     if (wvds_slot_submit(&call->conn->slots, call->slot, WVDS_HEADER_SIZE + n) < 0) {
         wvds_slot_abandon(&call->conn->slots, call->slot); /* the service may pick it up regardless */
         call->slot = -1;
@@ -133,6 +135,8 @@ wvds_status wvds_call_wait(wvds_call *call)
     if (!f)
         return WVDS_ERR_PROTOCOL;
     call->resp_frame_len = flen;
+    if (!call->keep_response && flen > call->resp_high)
+        call->resp_high = flen;
     return parse_response(call, f, flen);
 }
 
@@ -151,12 +155,25 @@ void wvds_call_end(wvds_call *call)
         wvds_slot_abandon(sc, call->slot); /* still the service's: reused once it answers */
     } else {
         /* Requests and responses may hold plaintext, secrets or key material. */
-        explicit_bzero(call->frame, WVDS_HEADER_SIZE + call->len);
-        if (call->resp_frame_len)
-            explicit_bzero(wvds_slot_response(call->conn->shm, (unsigned)call->slot), call->resp_frame_len);
+        size_t req = WVDS_HEADER_SIZE + call->len > call->req_high ? WVDS_HEADER_SIZE + call->len : call->req_high;
+        explicit_bzero(call->frame, req);
+        if (call->resp_high)
+            explicit_bzero(wvds_slot_response(call->conn->shm, (unsigned)call->slot), call->resp_high);
         wvds_slot_release(sc, call->slot);
     }
     call->slot = -1;
+}
+
+wvds_status wvds_call_recycle(wvds_call *call)
+{
+    if (call->slot < 0 || !call->completed)
+        return WVDS_ERR_ARGUMENT;
+    call->deadline = wvds_deadline_after_ms(call->conn->timeout_ms);
+    call->len = 0;
+    call->overflow = call->submitted = call->completed = false;
+    call->resp = NULL;
+    call->resp_len = call->resp_frame_len = 0;
+    return WVDS_SUCCESS;
 }
 
 wvds_status wvds_copy_out(const void *src, size_t n, void *dst, size_t cap, size_t *len_out)

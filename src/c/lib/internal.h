@@ -37,11 +37,13 @@ typedef struct wvds_call {
     uint8_t *frame;  /* the slot's request area */
     size_t len;      /* payload bytes written */
     bool overflow;   /* a put went past WVDS_MAX_PAYLOAD (a bug: sizes are checked first) */
+    bool keep_response; /* the response holds nothing secret (a ciphertext): not wiped at the end */
     bool submitted;  /* the slot is the service's until completed */
     bool completed;
     const uint8_t *resp; /* response payload, in shared memory, valid until wvds_call_end */
     size_t resp_len;
     size_t resp_frame_len;
+    size_t req_high, resp_high; /* most bytes any request/response of this slot held: wiped at the end */
 } wvds_call;
 
 wvds_status wvds_call_begin(wvds_conn *conn, wvds_call *call);
@@ -56,6 +58,10 @@ wvds_status wvds_call_submit(wvds_call *call, uint8_t type);
 wvds_status wvds_call_wait(wvds_call *call);
 wvds_status wvds_call_run(wvds_call *call, uint8_t type);
 void wvds_call_end(wvds_call *call);
+/* After a completed call: the same slot, ready for the next request, without releasing or
+ * wiping it (wvds_call_end wipes everything it ever held). For a series of requests from one
+ * thread, like a stream's chunks. WVDS_ERR_ARGUMENT if the call is not completed. */
+wvds_status wvds_call_recycle(wvds_call *call);
 
 /* --- reading a response payload ------------------------------------------------------
  * Each field is read once; reading past the end sets `bad` and yields zeros/NULL, so a

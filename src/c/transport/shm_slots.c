@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "wvds_srv.h"
+#include "wvds_srv_fast.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the shared memory layout is little-endian; only little-endian targets are supported"
@@ -320,9 +321,12 @@ int wvds_srv_init_control(void *shm, uint16_t slot_count, uint32_t client_id)
 
 /* Where this service thread starts its next scan, so that busy low slots cannot starve high ones. */
 static _Thread_local unsigned scan_cursor;
+/* Requests this thread's fast path answered: while it keeps answering, the thread keeps spinning. */
+static _Thread_local unsigned long fast_answered;
 
-/* One pass over the slots: take the first SUBMITTED one and copy its frame out. */
-static int take_submitted(void *shm, uint16_t slot_count, uint8_t *out, uint32_t *out_len)
+/* One pass over the slots: take the first SUBMITTED one and copy its frame out; requests the
+ * fast path answers itself are skipped over (the pass goes on after them). */
+static int take_submitted(void *shm, uint16_t slot_count, wvds_srv_fast *fast, uint8_t *out, uint32_t *out_len)
 {
     for (unsigned k = 0; k < slot_count; k++) {
         unsigned i = (scan_cursor + k) % slot_count;
@@ -333,6 +337,10 @@ static int take_submitted(void *shm, uint16_t slot_count, uint8_t *out, uint32_t
                                                      memory_order_relaxed))
             continue;
         uint32_t len = atomic_load_explicit(&h->req_len, memory_order_relaxed); /* read once */
+        if (fast && wvds_srv_fast_answer(fast, shm, i, len)) {
+            fast_answered++;
+            continue;
+        }
         if (len > WVDS_SLOT_REQ_AREA)
             len = WVDS_SLOT_REQ_AREA;
         memcpy(out, wvds_slot_request(shm, i), len);
@@ -368,24 +376,35 @@ static int check_client_socket(int fd, short revents)
 int wvds_srv_next(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, uint32_t spin_us, int timeout_ms,
                   uint8_t *out, uint32_t out_cap, uint32_t *out_len)
 {
+    return wvds_srv_serve(shm, slot_count, doorbell_fd, sock_fd, spin_us, timeout_ms, NULL, out, out_cap, out_len);
+}
+
+int wvds_srv_serve(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, uint32_t spin_us, int timeout_ms,
+                   wvds_srv_fast *fast, uint8_t *out, uint32_t out_cap, uint32_t *out_len)
+{
     if (!shm || !valid_slot_count(slot_count) || !out || !out_len || out_cap < WVDS_SLOT_REQ_AREA) {
         errno = EINVAL;
         return -3;
     }
     int64_t deadline = timeout_ms < 0 ? WVDS_FOREVER : wvds_now_ns() + (int64_t)timeout_ms * 1000000;
     for (;;) {
-        int slot = take_submitted(shm, slot_count, out, out_len);
+        int slot = take_submitted(shm, slot_count, fast, out, out_len);
         if (slot >= 0)
             return slot;
         if (spin_us) {
             int64_t spin_end = wvds_now_ns() + (int64_t)spin_us * 1000;
+            unsigned long answered = fast_answered;
             for (unsigned i = 1;; i++) {
                 cpu_relax();
-                slot = take_submitted(shm, slot_count, out, out_len);
+                slot = take_submitted(shm, slot_count, fast, out, out_len);
                 if (slot >= 0)
                     return slot;
-                if (i % 16 == 0 && wvds_now_ns() >= spin_end)
+                if (answered != fast_answered) {
+                    answered = fast_answered;
+                    spin_end = wvds_now_ns() + (int64_t)spin_us * 1000;
+                } else if (i % 16 == 0 && wvds_now_ns() >= spin_end) {
                     break;
+                }
             }
         }
         int wait_ms = -1;
@@ -414,7 +433,7 @@ int wvds_srv_next(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, 
         if (p[0].revents & POLLIN)
             drain_doorbell(doorbell_fd); /* before the rescan, so a later ring is never lost */
         if (r == 0 && deadline != WVDS_FOREVER && wvds_now_ns() >= deadline) {
-            slot = take_submitted(shm, slot_count, out, out_len);
+            slot = take_submitted(shm, slot_count, fast, out, out_len);
             return slot >= 0 ? slot : -1;
         }
     }
@@ -439,8 +458,14 @@ int wvds_srv_complete(void *shm, uint16_t slot_count, int slot, const uint8_t *r
     if (atomic_load_explicit(&h->state, memory_order_relaxed) != WVDS_SLOT_BUSY)
         return -1;
     memcpy(wvds_slot_response(shm, (unsigned)slot), resp, resp_len);
+    wvds_slot_publish(shm, (unsigned)slot, resp_len);
+    return 0;
+}
+
+void wvds_slot_publish(void *shm, unsigned slot, uint32_t resp_len)
+{
+    wvds_slot_header *h = wvds_slot_at(shm, slot);
     atomic_store_explicit(&h->resp_len, resp_len, memory_order_relaxed);
     atomic_store_explicit(&h->state, WVDS_SLOT_DONE, memory_order_release);
     futex_wake_all(&h->state);
-    return 0;
 }

@@ -78,6 +78,15 @@ static inline uint8_t *wvds_slot_response(void *shm, unsigned slot)
     return (uint8_t *)wvds_slot_at(shm, slot) + WVDS_SLOT_RESP_OFFSET;
 }
 
+/* Service side: stores resp_len, then DONE with release semantics, and wakes the client
+ * (the response frame is already in the slot's response area). */
+void wvds_slot_publish(void *shm, unsigned slot, uint32_t resp_len);
+
+/* Service side (src/c/service/aes_fast.c): answers and publishes the BUSY request in `slot`
+ * (req_len read once) if the AES fast path can: 1; else 0 and the slot is untouched. */
+struct wvds_srv_fast;
+int wvds_srv_fast_answer(struct wvds_srv_fast *f, void *shm, unsigned slot, uint32_t req_len);
+
 /* Checks the control block a service wrote: 0 if it describes exactly this layout. */
 int wvds_shm_check_control(const void *shm, uint16_t slot_count, uint32_t client_id);
 

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from wvds.crypto_service.config import Config
-from wvds.crypto_service.keys import KeyTable, Peer
+from wvds.crypto_service.fastpath import FastSession
+from wvds.crypto_service.keys import KeyTable, LiveKey, Peer
+from wvds.protocol.constants import KeyUsage
 
 
 @dataclass
@@ -15,3 +17,15 @@ class RequestContext:
     keys: KeyTable
     config: Config
     status: Callable[[], dict[str, Any]]  # service status document (for STATUS)
+    fast: FastSession | None = None  # the client's AES fast path, if it has one
+
+    def grant_fast(self, key: LiveKey) -> None:
+        """After an AES request on `key` succeeded here: let the C fast path answer this client's next ones
+        with the usage the client has (decrypt only without replay detection, which stays in Python)."""
+        if self.fast is None or key.counter is None:
+            return
+        usage = self.keys.usage_for(self.peer, key) & KeyUsage.ENCRYPT
+        if key.replay is None:
+            usage |= self.keys.usage_for(self.peer, key) & KeyUsage.DECRYPT
+        if usage:
+            self.fast.grant(key.key_id, key.counter, int(usage))

@@ -13,7 +13,7 @@ from wvds import ossl
 from wvds.crypto_service.context import RequestContext
 from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.ops import HANDLERS
-from wvds.crypto_service.ratelimit import TokenBucket
+from wvds.crypto_service.fastpath import TokenBucket
 from wvds.protocol.constants import HEADER_SIZE, MAX_RESPONSE_PAYLOAD, RequestType, Status
 from wvds.protocol.header import HeaderError, pack_response, parse_request_header
 from wvds.protocol.payloads import PayloadError

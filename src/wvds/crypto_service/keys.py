@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from wvds import ossl
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.errors import ServiceError
+from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, AesCounter
 from wvds.crypto_service.replay import ReplayWindow
 from wvds.keystore import KeyRecord, KeyStore, KeyStoreError, NativeKey
 from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, Algorithm, KeyFormat, KeyUsage,
@@ -56,13 +57,21 @@ class Peer:
 
 class LiveKey:
     def __init__(self, record: KeyRecord, pkey: "ossl.PKey | None", replay_window: int,
-                 native: "NativeKey | None" = None):
+                 native: "NativeKey | None" = None, uses: int | None = None):
         self.record = record
         self.pkey = pkey  # for a native key: its public part only
         self.native = native  # the private key lives in the TPM/HSM: operations go through it, not OpenSSL
-        self.uses = record.uses_reserved  # restart: continue after everything reserved before
+        # A loaded key continues after everything reserved before it (a crash skips invocations, never repeats).
+        self._uses = record.uses_reserved if uses is None else uses
         self._lock = threading.Lock()
         self.replay = ReplayWindow(replay_window) if record.usage & KeyUsage.REPLAY_PROTECT else None
+        # AES keys: the invocation counter lives in C, shared with the session fast path (fastpath.py).
+        self.counter = AesCounter(None if native else record.material, self._uses, record.uses_reserved) \
+            if record.algorithm == Algorithm.AES_256_GCM else None
+
+    @property
+    def uses(self) -> int:
+        return self.counter.uses if self.counter is not None else self._uses
 
     @property
     def key_id(self) -> int:
@@ -137,7 +146,8 @@ class KeyTable:
         return len(self._keys)
 
     # -- lookup ------------------------------------------------------------
-    def _granted_usage(self, peer: Peer, key: LiveKey) -> int:
+    def usage_for(self, peer: Peer, key: LiveKey) -> int:
+        """The usage bits `peer` has on `key`: all of its policy for the owner, else what config grants allow."""
         if key.record.owner_uid == peer.uid:
             return key.record.usage
         usage = 0
@@ -150,7 +160,7 @@ class KeyTable:
     def get(self, peer: Peer, key_id: int, need: int = 0,
             algorithms: tuple[Algorithm, ...] | None = None) -> LiveKey:
         key = self._keys.get(key_id)
-        usage = self._granted_usage(peer, key) if key else 0
+        usage = self.usage_for(peer, key) if key else 0
         if key is None or (key.record.owner_uid != peer.uid and not usage):
             raise ServiceError(Status.KEY_NOT_FOUND, f"key 0x{key_id:08x} not found")
         if algorithms is not None and key.algorithm not in algorithms:
@@ -164,7 +174,7 @@ class KeyTable:
     def visible(self, peer: Peer) -> list[LiveKey]:
         with self._lock:
             keys = list(self._keys.values())
-        return sorted((k for k in keys if k.record.owner_uid == peer.uid or self._granted_usage(peer, k)),
+        return sorted((k for k in keys if k.record.owner_uid == peer.uid or self.usage_for(peer, k)),
                       key=lambda k: k.key_id)
 
     # -- changes -----------------------------------------------------------
@@ -200,8 +210,7 @@ class KeyTable:
                 if native is not None:
                     self.store.delete(key_id)  # best effort: removes the element's object again
                 raise ServiceError(Status.STORAGE_ERROR, f"could not store key: {e}") from None
-            live = LiveKey(rec, pkey, self.config.replay_window, native)
-            live.uses = 0
+            live = LiveKey(rec, pkey, self.config.replay_window, native, uses=0)
             self._keys[key_id] = live
         log.info("key created", extra={"key_id": f"0x{key_id:08x}", "algorithm": algorithm.name, "owner": peer.uid})
         return live
@@ -216,23 +225,33 @@ class KeyTable:
             except KeyStoreError as e:
                 raise ServiceError(Status.STORAGE_ERROR, f"could not delete key: {e}") from None
             self._keys.pop(key_id, None)
+        if key.counter is not None:
+            key.counter.retire()
         log.info("key deleted", extra={"key_id": f"0x{key_id:08x}", "owner": peer.uid})
 
-    def count_use(self, key: LiveKey, limit: int | None = None) -> int:
-        """Count one invocation; refuse past `limit`. Persists the reservation ahead of use."""
+    def count_use(self, key: LiveKey, limit: int | None = None) -> None:
+        """Count one invocation; refuse past `limit`. AES: persists the reservation ahead of use."""
         with key._lock:
-            if limit is not None and key.uses >= limit:
-                raise ServiceError(Status.KEY_EXHAUSTED,
-                                   f"key 0x{key.key_id:08x} reached its limit of {limit} encryptions: rotate it")
-            if key.algorithm == Algorithm.AES_256_GCM and key.uses >= key.record.uses_reserved:
-                rec = key.record.with_reserved(key.record.uses_reserved + COUNTER_BLOCK)
+            if key.counter is None:
+                if limit is not None and key._uses >= limit:
+                    raise self._exhausted(key, limit)
+                key._uses += 1
+                return
+            while (outcome := key.counter.count(2**64 - 1 if limit is None else limit)) != COUNT_OK:
+                if outcome == COUNT_LIMIT:
+                    raise self._exhausted(key, limit)
+                rec = key.record.with_reserved(key.record.uses_reserved + COUNTER_BLOCK)  # COUNT_RESERVE
                 try:
                     self.store.save(rec)
                 except KeyStoreError as e:
                     raise ServiceError(Status.STORAGE_ERROR, f"could not persist the usage counter: {e}") from None
                 key.record = rec
-            key.uses += 1
-            return key.uses
+                key.counter.reserve(rec.uses_reserved)
+
+    @staticmethod
+    def _exhausted(key: LiveKey, limit: int | None) -> ServiceError:
+        return ServiceError(Status.KEY_EXHAUSTED,
+                            f"key 0x{key.key_id:08x} reached its limit of {limit} encryptions: rotate it")
 
     def _new_id(self) -> int:
         # Random ids (from the FIPS DRBG): guessing another client's key id is pointless anyway, but cheap to avoid.

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from wvds import ossl
+from wvds.crypto_service import fastpath
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.keys import KeyTable
 from wvds.crypto_service.session import Session
@@ -53,6 +54,7 @@ class CryptoService:
         if not (self.fips.self_test_passed and self.fips.fips_default):
             raise StartupError(f"FIPS provider not in force (self-test passed: {self.fips.self_test_passed}, "
                                f"fips=yes default: {self.fips.fips_default})")
+        fastpath.enable()
         try:
             self.store = open_keystore(cfg.keystore)
         except KeyStoreError as e:

@@ -1,7 +1,9 @@
 """One connected client: its channel, identity, rate limiter and serving thread.
 
 The serving thread takes the next submitted slot (the C side copies the request
-out of shared memory once) and answers it. Cheap requests (AES, random, key
+out of shared memory once) and answers it. AES requests on keys this client has
+already used successfully are answered in C before they get here (fastpath.py);
+the rest arrive as frames. Cheap requests (AES, random, key
 lookups) are answered inline, which keeps small-request latency low. Expensive
 ones (key generation, signatures, ML-KEM) are answered inline too while the
 client has nothing else in flight - a hand-off to another thread costs about a
@@ -21,8 +23,8 @@ import threading
 
 from wvds.crypto_service import dispatch
 from wvds.crypto_service.context import RequestContext
+from wvds.crypto_service.fastpath import FastSession, TokenBucket
 from wvds.crypto_service.keys import Peer
-from wvds.crypto_service.ratelimit import TokenBucket
 from wvds.protocol.constants import RequestType, Status
 from wvds.protocol.header import pack_response
 from wvds.transport.linux_shm import REQ_AREA, Channel, TransportError
@@ -44,9 +46,11 @@ class Session:
         cfg = service.config
         self.service, self.channel = service, channel
         c = channel.creds
-        self.ctx = RequestContext(Peer(c.pid, c.uid, c.gid, c.groups), channel.client_id, service.keys, cfg, service.status)
         rl = cfg.rate_limit
         self.bucket = TokenBucket(rl.requests_per_second, rl.burst, rl.cooldown_ms / 1000.0)
+        self.fast = FastSession(self.bucket, cfg.gcm_invocation_limit)
+        self.ctx = RequestContext(Peer(c.pid, c.uid, c.gid, c.groups), channel.client_id, service.keys, cfg,
+                                  service.status, self.fast)
         self._users = 1  # the serving thread + one per request handed to the pool
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._serve, name=f"client-{channel.client_id}", daemon=True)
@@ -84,7 +88,7 @@ class Session:
         overlapping = False
         try:
             while True:
-                slot, frame = self.channel.next_request(buf, spin, POLL_MS)
+                slot, frame = self.channel.next_request(buf, spin, POLL_MS, self.fast.ptr)
                 if slot == -1:
                     if self.service.stopping.is_set():
                         break
@@ -116,12 +120,14 @@ class Session:
             self._users -= 1
             last = self._users == 0
         if last:
+            self.fast.close()  # the serving thread is out of C for good
             self.channel.close()
             self.service.session_ended(self)
             log.info("client disconnected", extra={"client": self.channel.client_id})
 
     def shutdown(self) -> None:
         """Wake the serving thread (it sees the socket hang up) so it finishes."""
+        self.fast.stop()  # from now on requests reach Python, which answers SHUTTING_DOWN
         try:
             self.channel.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

@@ -106,3 +106,22 @@ def aes_gcm_decrypt(key: bytes, nonce: bytes, aad: bytes, ciphertext: bytes, tag
         ctypes.memset(out, 0, size)
         lib.EVP_CIPHER_CTX_free(ctx)
 
+
+
+# Field of the service's C fast path table (wvds_srv_ossl in src/c/service/wvds_srv_fast.h) -> libcrypto function.
+_FAST_PATH_FUNCTIONS = {
+    "ctx_new": "EVP_CIPHER_CTX_new", "ctx_free": "EVP_CIPHER_CTX_free",
+    "encrypt_init": "EVP_EncryptInit_ex2", "encrypt_update": "EVP_EncryptUpdate",
+    "encrypt_final": "EVP_EncryptFinal_ex", "decrypt_init": "EVP_DecryptInit_ex2",
+    "decrypt_update": "EVP_DecryptUpdate", "decrypt_final": "EVP_DecryptFinal_ex",
+    "ctx_ctrl": "EVP_CIPHER_CTX_ctrl", "ctx_get_params": "EVP_CIPHER_CTX_get_params",
+}
+
+
+def gcm_entry_points() -> dict[str, int]:
+    """Addresses of the libcrypto functions above and of the fetched AES-256-GCM cipher (fips=yes), for
+    crypto_service's C fast path: it then does exactly what these functions do, in the same library."""
+    lib = _lib.ready()
+    points = {field: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+              for field, name in _FAST_PATH_FUNCTIONS.items()}
+    return {"cipher": _lib.fetch("EVP_CIPHER_fetch", CIPHER), **points}

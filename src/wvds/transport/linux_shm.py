@@ -77,6 +77,8 @@ def lib() -> ctypes.CDLL:
         L.wvds_srv_next.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_int, ctypes.c_uint32,
                                     ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
         L.wvds_srv_next.restype = ctypes.c_int
+        L.wvds_srv_serve.argtypes = L.wvds_srv_next.argtypes[:6] + [ctypes.c_void_p] + L.wvds_srv_next.argtypes[6:]
+        L.wvds_srv_serve.restype = ctypes.c_int
         L.wvds_srv_complete.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_char_p,
                                         ctypes.c_uint32]
         L.wvds_srv_complete.restype = ctypes.c_int
@@ -117,11 +119,14 @@ class Channel:
         os.close(self.memfd)
         self.memfd = -1
 
-    def next_request(self, buf: ctypes.Array, spin_us: int, timeout_ms: int) -> tuple[int, bytes | None]:
-        """(slot, frame) for the next request; (-1, None) on timeout; (-2, None) when the peer is gone."""
+    def next_request(self, buf: ctypes.Array, spin_us: int, timeout_ms: int,
+                     fast: int | None = None) -> tuple[int, bytes | None]:
+        """(slot, frame) for the next request; (-1, None) on timeout; (-2, None) when the peer is gone.
+        With `fast` (a wvds_srv_fast pointer) the requests the AES fast path can answer are answered
+        meanwhile, in C, and never returned."""
         n = ctypes.c_uint32(0)
-        slot = lib().wvds_srv_next(self.base, self.slots, self.doorbell, self.sock.fileno(), spin_us, timeout_ms,
-                                   buf, len(buf), ctypes.byref(n))
+        slot = lib().wvds_srv_serve(self.base, self.slots, self.doorbell, self.sock.fileno(), spin_us, timeout_ms,
+                                    fast, buf, len(buf), ctypes.byref(n))
         if slot < 0:
             return (-2 if slot == -2 else -1 if slot == -1 else -3), None
         return slot, ctypes.string_at(buf, n.value)

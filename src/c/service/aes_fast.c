@@ -1,0 +1,363 @@
+/* crypto_service's AES-256-GCM fast path: see wvds_srv_fast.h for what it answers and
+ * docs/transport.md ("Fast path") for why.
+ *
+ * Shared-memory rules: the header, key id and AAD length are copied out of the slot
+ * before they are checked, as on the Python path. An encryption's AAD and plaintext are
+ * opaque: OpenSSL reads them once, straight from the slot, and writes the ciphertext
+ * straight to its place in the response area. A client that rewrites its slot meanwhile
+ * only garbles its own answer: GHASH may then cover bytes it chose, but every tag is
+ * masked with E_K(J0) of a fresh provider-generated nonce, so that teaches it nothing
+ * about the key or about other messages. A decryption's AAD, nonce, ciphertext and tag
+ * are copied out first, because the tag check validates them, and the plaintext goes to a
+ * private buffer and into the response only once it is authenticated. */
+#define _GNU_SOURCE
+#include <openssl/core.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shm_slots.h"
+#include "wvds_srv_fast.h"
+
+/* libcrypto entry points, typed from OpenSSL's own prototypes (the library is compiled
+ * against its headers but does not link it). */
+static struct {
+    EVP_CIPHER *cipher;
+    __typeof__(&EVP_CIPHER_CTX_new) ctx_new;
+    __typeof__(&EVP_CIPHER_CTX_free) ctx_free;
+    __typeof__(&EVP_EncryptInit_ex2) encrypt_init;
+    __typeof__(&EVP_EncryptUpdate) encrypt_update;
+    __typeof__(&EVP_EncryptFinal_ex) encrypt_final;
+    __typeof__(&EVP_DecryptInit_ex2) decrypt_init;
+    __typeof__(&EVP_DecryptUpdate) decrypt_update;
+    __typeof__(&EVP_DecryptFinal_ex) decrypt_final;
+    __typeof__(&EVP_CIPHER_CTX_ctrl) ctx_ctrl;
+    __typeof__(&EVP_CIPHER_CTX_get_params) ctx_get_params;
+} ossl;
+static atomic_bool ossl_ready;
+
+int wvds_srv_fast_setup(const wvds_srv_ossl *f)
+{
+    if (!f || !f->cipher || !f->ctx_new || !f->ctx_free || !f->encrypt_init || !f->encrypt_update ||
+        !f->encrypt_final || !f->decrypt_init || !f->decrypt_update || !f->decrypt_final || !f->ctx_ctrl ||
+        !f->ctx_get_params || atomic_load(&ossl_ready))
+        return -1;
+    ossl.cipher = f->cipher;
+    ossl.ctx_new = (__typeof__(ossl.ctx_new))f->ctx_new;
+    ossl.ctx_free = (__typeof__(ossl.ctx_free))f->ctx_free;
+    ossl.encrypt_init = (__typeof__(ossl.encrypt_init))f->encrypt_init;
+    ossl.encrypt_update = (__typeof__(ossl.encrypt_update))f->encrypt_update;
+    ossl.encrypt_final = (__typeof__(ossl.encrypt_final))f->encrypt_final;
+    ossl.decrypt_init = (__typeof__(ossl.decrypt_init))f->decrypt_init;
+    ossl.decrypt_update = (__typeof__(ossl.decrypt_update))f->decrypt_update;
+    ossl.decrypt_final = (__typeof__(ossl.decrypt_final))f->decrypt_final;
+    ossl.ctx_ctrl = (__typeof__(ossl.ctx_ctrl))f->ctx_ctrl;
+    ossl.ctx_get_params = (__typeof__(ossl.ctx_get_params))f->ctx_get_params;
+    atomic_store(&ossl_ready, true);
+    return 0;
+}
+
+/* --- keys and counters -------------------------------------------------------------------- */
+
+struct wvds_srv_aes_key {
+    _Atomic uint32_t refs;
+    _Atomic uint64_t uses, reserved;
+    pthread_mutex_t lock; /* key bytes against retire's wipe */
+    bool usable;          /* has bytes and is not retired */
+    uint8_t bytes[WVDS_AES_256_KEY_SIZE];
+};
+
+wvds_srv_aes_key *wvds_srv_aes_key_new(const uint8_t *key32, uint64_t uses, uint64_t reserved)
+{
+    wvds_srv_aes_key *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    atomic_init(&k->refs, 1);
+    atomic_init(&k->uses, uses);
+    atomic_init(&k->reserved, reserved);
+    pthread_mutex_init(&k->lock, NULL);
+    if (key32) {
+        memcpy(k->bytes, key32, sizeof k->bytes);
+        k->usable = true;
+    }
+    return k;
+}
+
+int wvds_srv_aes_key_count(wvds_srv_aes_key *k, uint64_t limit)
+{
+    uint64_t u = atomic_load(&k->uses);
+    do {
+        if (u >= limit)
+            return WVDS_COUNT_LIMIT;
+        if (u >= atomic_load(&k->reserved))
+            return WVDS_COUNT_RESERVE;
+    } while (!atomic_compare_exchange_weak(&k->uses, &u, u + 1));
+    return WVDS_COUNT_OK;
+}
+
+void wvds_srv_aes_key_reserve(wvds_srv_aes_key *k, uint64_t reserved)
+{
+    uint64_t r = atomic_load(&k->reserved);
+    while (reserved > r && !atomic_compare_exchange_weak(&k->reserved, &r, reserved)) {
+    }
+}
+
+uint64_t wvds_srv_aes_key_uses(wvds_srv_aes_key *k)
+{
+    return atomic_load(&k->uses);
+}
+
+static void key_unref(wvds_srv_aes_key *k)
+{
+    if (atomic_fetch_sub(&k->refs, 1) != 1)
+        return;
+    explicit_bzero(k->bytes, sizeof k->bytes);
+    pthread_mutex_destroy(&k->lock);
+    free(k);
+}
+
+void wvds_srv_aes_key_retire(wvds_srv_aes_key *k)
+{
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->lock);
+    k->usable = false;
+    explicit_bzero(k->bytes, sizeof k->bytes);
+    pthread_mutex_unlock(&k->lock);
+}
+
+void wvds_srv_aes_key_release(wvds_srv_aes_key *k)
+{
+    if (k)
+        key_unref(k);
+}
+
+/* --- sessions --------------------------------------------------------------------------- */
+
+#define GRANTS 32 /* keys a client uses at once through the fast path; more only means a Python detour */
+
+typedef struct grant {
+    uint32_t key_id, usage;
+    wvds_srv_aes_key *key; /* NULL: free entry */
+} grant;
+
+struct wvds_srv_fast {
+    wvds_srv_bucket *bucket;
+    uint64_t limit;
+    atomic_bool stopped;
+    pthread_mutex_t lock; /* grants */
+    grant grants[GRANTS];
+    unsigned next_victim;
+    uint8_t *in;  /* a decryption's payload, copied out of the slot */
+    uint8_t *out; /* a decryption's plaintext until the tag has verified */
+};
+
+wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit)
+{
+    wvds_srv_fast *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->in = malloc(WVDS_MAX_PAYLOAD);
+    f->out = malloc(WVDS_MAX_PAYLOAD + WVDS_GCM_TAG_SIZE);
+    if (!f->in || !f->out) {
+        free(f->in);
+        free(f->out);
+        free(f);
+        return NULL;
+    }
+    f->bucket = bucket;
+    f->limit = limit;
+    pthread_mutex_init(&f->lock, NULL);
+    return f;
+}
+
+int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key, uint32_t usage)
+{
+    usage &= WVDS_USAGE_ENCRYPT | WVDS_USAGE_DECRYPT;
+    if (!f || !key || key_id == 0 || !usage)
+        return -1;
+    atomic_fetch_add(&key->refs, 1);
+    pthread_mutex_lock(&f->lock);
+    grant *g = NULL;
+    for (unsigned i = 0; i < GRANTS && !g; i++)
+        if (f->grants[i].key && f->grants[i].key_id == key_id)
+            g = &f->grants[i];
+    for (unsigned i = 0; i < GRANTS && !g; i++)
+        if (!f->grants[i].key)
+            g = &f->grants[i];
+    if (!g)
+        g = &f->grants[f->next_victim++ % GRANTS];
+    wvds_srv_aes_key *old = g->key;
+    *g = (grant){key_id, usage, key};
+    pthread_mutex_unlock(&f->lock);
+    if (old)
+        key_unref(old);
+    return 0;
+}
+
+void wvds_srv_fast_stop(wvds_srv_fast *f)
+{
+    if (f)
+        atomic_store(&f->stopped, true);
+}
+
+void wvds_srv_fast_free(wvds_srv_fast *f)
+{
+    if (!f)
+        return;
+    for (unsigned i = 0; i < GRANTS; i++)
+        if (f->grants[i].key)
+            key_unref(f->grants[i].key);
+    pthread_mutex_destroy(&f->lock);
+    explicit_bzero(f->in, WVDS_MAX_PAYLOAD);
+    explicit_bzero(f->out, WVDS_MAX_PAYLOAD + WVDS_GCM_TAG_SIZE);
+    free(f->in);
+    free(f->out);
+    free(f);
+}
+
+/* The granted key for key_id with all of `usage`, with a reference for the caller; NULL if
+ * none (a retired key's grant is dropped here). */
+static wvds_srv_aes_key *granted(wvds_srv_fast *f, uint32_t key_id, uint32_t usage)
+{
+    wvds_srv_aes_key *k = NULL, *dropped = NULL;
+    pthread_mutex_lock(&f->lock);
+    for (unsigned i = 0; i < GRANTS; i++) {
+        grant *g = &f->grants[i];
+        if (!g->key || g->key_id != key_id)
+            continue;
+        if (!g->key->usable) { /* unlocked read: a stale "usable" is caught again under the key's lock */
+            dropped = g->key;
+            g->key = NULL;
+        } else if ((g->usage & usage) == usage) {
+            k = g->key;
+            atomic_fetch_add(&k->refs, 1);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (dropped)
+        key_unref(dropped);
+    return k;
+}
+
+/* --- requests ------------------------------------------------------------------------------ */
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* AES request payload before the AAD: key id (u32), AAD length (u16). */
+#define AES_FIXED 6u
+
+/* The response header for a SUCCESS with `payload_len` bytes already in place, then DONE. */
+static void publish(void *shm, unsigned slot, size_t payload_len)
+{
+    uint8_t *r = wvds_slot_response(shm, slot);
+    uint32_t n = (uint32_t)payload_len;
+    r[0] = WVDS_RESPONSE_MAGIC, r[1] = WVDS_PROTOCOL_VERSION, r[2] = WVDS_SUCCESS, r[3] = 0;
+    r[4] = (uint8_t)n, r[5] = (uint8_t)(n >> 8), r[6] = (uint8_t)(n >> 16), r[7] = (uint8_t)(n >> 24);
+    wvds_slot_publish(shm, slot, WVDS_HEADER_SIZE + n);
+}
+
+static bool key_init(EVP_CIPHER_CTX *ctx, wvds_srv_aes_key *k, bool encrypt, const uint8_t *nonce)
+{
+    pthread_mutex_lock(&k->lock);
+    bool ok = k->usable && (encrypt ? ossl.encrypt_init(ctx, ossl.cipher, k->bytes, NULL, NULL)
+                                    : ossl.decrypt_init(ctx, ossl.cipher, k->bytes, nonce, NULL)) > 0;
+    pthread_mutex_unlock(&k->lock);
+    return ok;
+}
+
+static bool encrypt(void *shm, unsigned slot, wvds_srv_aes_key *k, const uint8_t *aad, int aad_len,
+                    const uint8_t *pt, int pt_len)
+{
+    /* The ciphertext goes straight to its place in the response: nonce || ciphertext || tag. */
+    uint8_t *r = wvds_slot_response(shm, slot), *ct = r + WVDS_HEADER_SIZE + WVDS_GCM_NONCE_SIZE;
+    EVP_CIPHER_CTX *ctx = ossl.ctx_new();
+    uint8_t nonce[WVDS_GCM_NONCE_SIZE], tag[WVDS_GCM_TAG_SIZE];
+    unsigned generated = 0;
+    OSSL_PARAM q[] = {
+        {OSSL_CIPHER_PARAM_IV, OSSL_PARAM_OCTET_STRING, nonce, sizeof nonce, OSSL_PARAM_UNMODIFIED},
+        {OSSL_CIPHER_PARAM_AEAD_IV_GENERATED, OSSL_PARAM_UNSIGNED_INTEGER, &generated, sizeof generated,
+         OSSL_PARAM_UNMODIFIED},
+        {NULL, 0, NULL, 0, 0},
+    };
+    int a = 0, n = 0, m = 0; /* bytes out of the AAD, data and final steps */
+    bool ok = ctx && key_init(ctx, k, true, NULL) &&
+              (aad_len == 0 || ossl.encrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
+              (pt_len == 0 || ossl.encrypt_update(ctx, ct, &n, pt, pt_len) > 0) &&
+              ossl.encrypt_final(ctx, ct + n, &m) > 0 &&
+              ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
+              ossl.ctx_get_params(ctx, q) > 0 && generated == 1 && q[0].return_size == sizeof nonce &&
+              n + m == pt_len;
+    ossl.ctx_free(ctx);
+    if (ok) {
+        memcpy(r + WVDS_HEADER_SIZE, nonce, sizeof nonce);
+        memcpy(ct + pt_len, tag, sizeof tag);
+        publish(shm, slot, sizeof nonce + (size_t)pt_len + sizeof tag);
+    }
+    return ok;
+}
+
+static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key *k, int aad_len, int sealed_len)
+{
+    const uint8_t *aad = f->in, *nonce = f->in + aad_len, *ct = nonce + WVDS_GCM_NONCE_SIZE;
+    int ct_len = sealed_len - (int)(WVDS_GCM_NONCE_SIZE + WVDS_GCM_TAG_SIZE);
+    uint8_t tag[WVDS_GCM_TAG_SIZE];
+    memcpy(tag, ct + ct_len, sizeof tag);
+    EVP_CIPHER_CTX *ctx = ossl.ctx_new();
+    int a = 0, n = 0, m = 0;
+    bool ok = ctx && key_init(ctx, k, false, nonce) &&
+              (aad_len == 0 || ossl.decrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
+              (ct_len == 0 || ossl.decrypt_update(ctx, f->out, &n, ct, ct_len) > 0) &&
+              ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
+              ossl.decrypt_final(ctx, f->out + n, &m) > 0 && n + m == ct_len;
+    ossl.ctx_free(ctx);
+    if (ok) { /* released only once authenticated */
+        memcpy(wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE, f->out, (size_t)ct_len);
+        publish(shm, slot, (size_t)ct_len);
+    }
+    explicit_bzero(f->out, (size_t)ct_len);
+    return ok;
+}
+
+int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t req_len)
+{
+    uint8_t head[WVDS_HEADER_SIZE + AES_FIXED];
+    if (!atomic_load_explicit(&ossl_ready, memory_order_acquire) || atomic_load(&f->stopped) ||
+        req_len < sizeof head || req_len > WVDS_SLOT_REQ_AREA)
+        return 0;
+    const uint8_t *req = wvds_slot_request(shm, slot);
+    memcpy(head, req, sizeof head);
+    uint32_t payload_len = req_len - WVDS_HEADER_SIZE, key_id = le32(head + 8);
+    uint32_t aad_len = (uint32_t)head[12] | (uint32_t)head[13] << 8;
+    bool enc = head[2] == WVDS_REQ_AES_ENCRYPT;
+    if (head[0] != WVDS_REQUEST_MAGIC || head[1] != WVDS_PROTOCOL_VERSION || head[3] != 0 ||
+        le32(head + 4) != payload_len || (!enc && head[2] != WVDS_REQ_AES_DECRYPT) ||
+        payload_len < AES_FIXED + aad_len)
+        return 0;
+    uint32_t data_len = payload_len - AES_FIXED - aad_len;
+    if (!enc && data_len < WVDS_GCM_NONCE_SIZE + WVDS_GCM_TAG_SIZE)
+        return 0;
+    wvds_srv_aes_key *k = granted(f, key_id, enc ? WVDS_USAGE_ENCRYPT : WVDS_USAGE_DECRYPT);
+    if (!k)
+        return 0;
+    bool ok = false;
+    /* Count before the token: a request refused here may skip an invocation, never reuse one. */
+    if ((!enc || wvds_srv_aes_key_count(k, f->limit) == WVDS_COUNT_OK) && wvds_srv_bucket_allow(f->bucket)) {
+        const uint8_t *body = req + WVDS_HEADER_SIZE + AES_FIXED;
+        if (enc) {
+            ok = encrypt(shm, slot, k, body, (int)aad_len, body + aad_len, (int)data_len);
+        } else {
+            memcpy(f->in, body, aad_len + data_len);
+            ok = decrypt(f, shm, slot, k, (int)aad_len, (int)data_len);
+        }
+    }
+    key_unref(k);
+    return ok;
+}

@@ -1,0 +1,133 @@
+"""The C side of the service's hot path: rate limiter, AES invocation counters, AES fast path.
+
+`src/c/service/wvds_srv_fast.h` says what the C fast path answers: only AES requests
+that would succeed, for keys the Python path has already granted to the client's
+session (after its ownership and policy checks); everything else comes back here
+unchanged. The token bucket and the AES counters live in C because both paths use
+them; these classes are their Python handles.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+import weakref
+from ctypes import POINTER, c_char_p, c_double, c_int, c_uint32, c_uint64, c_void_p
+
+from wvds import native, ossl
+
+COUNT_OK, COUNT_LIMIT, COUNT_RESERVE = 0, 1, 2
+
+
+class _Ossl(ctypes.Structure):  # wvds_srv_ossl
+    _fields_ = [(name, c_void_p) for name in (
+        "cipher", "ctx_new", "ctx_free", "encrypt_init", "encrypt_update", "encrypt_final", "decrypt_init",
+        "decrypt_update", "decrypt_final", "ctx_ctrl", "ctx_get_params")]
+
+
+_SIGNATURES = {
+    "wvds_srv_fast_setup": (c_int, [POINTER(_Ossl)]),
+    "wvds_srv_bucket_new": (c_void_p, [c_double, c_uint32, c_double]),
+    "wvds_srv_bucket_allow": (c_int, [c_void_p]),
+    "wvds_srv_bucket_free": (None, [c_void_p]),
+    "wvds_srv_aes_key_new": (c_void_p, [c_char_p, c_uint64, c_uint64]),
+    "wvds_srv_aes_key_count": (c_int, [c_void_p, c_uint64]),
+    "wvds_srv_aes_key_reserve": (None, [c_void_p, c_uint64]),
+    "wvds_srv_aes_key_uses": (c_uint64, [c_void_p]),
+    "wvds_srv_aes_key_retire": (None, [c_void_p]),
+    "wvds_srv_aes_key_release": (None, [c_void_p]),
+    "wvds_srv_fast_new": (c_void_p, [c_void_p, c_uint64]),
+    "wvds_srv_fast_grant": (c_int, [c_void_p, c_uint32, c_void_p, c_uint32]),
+    "wvds_srv_fast_stop": (None, [c_void_p]),
+    "wvds_srv_fast_free": (None, [c_void_p]),
+}
+_lib = None
+_lib_lock = threading.Lock()
+_enabled = False
+
+
+def lib() -> ctypes.CDLL:
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            L = native.load_library()
+            for name, (restype, argtypes) in _SIGNATURES.items():
+                fn = getattr(L, name)
+                fn.restype, fn.argtypes = restype, argtypes
+            _lib = L
+    return _lib
+
+
+def enable() -> None:
+    """Hand the C fast path our libcrypto (after wvds.ossl.load()); without it every request takes the
+    Python path. Once per process."""
+    global _enabled
+    if not _enabled:
+        if lib().wvds_srv_fast_setup(ctypes.byref(_Ossl(**ossl.gcm_entry_points()))) != 0:
+            raise RuntimeError("the AES fast path refused the libcrypto entry points")
+        _enabled = True
+
+
+class TokenBucket:
+    """Per-client rate limit: `rate` tokens/s refill `burst`; a dry bucket refuses for `cooldown` s. rate 0 = off."""
+
+    def __init__(self, rate: float, burst: int, cooldown: float):
+        self.rate = float(rate)
+        self.ptr = lib().wvds_srv_bucket_new(self.rate, int(burst), float(cooldown))
+        if not self.ptr:
+            raise MemoryError("token bucket")
+        weakref.finalize(self, lib().wvds_srv_bucket_free, self.ptr)
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def allow(self) -> bool:
+        return bool(lib().wvds_srv_bucket_allow(self.ptr))
+
+
+class AesCounter:
+    """An AES-256 key's invocation counter (the only one) and, for a software key, its bytes for the fast path."""
+
+    def __init__(self, key: bytes | None, uses: int, reserved: int):
+        self.ptr = lib().wvds_srv_aes_key_new(key, uses, reserved)
+        if not self.ptr:
+            raise MemoryError("AES key counter")
+        self.software = key is not None
+        weakref.finalize(self, lib().wvds_srv_aes_key_release, self.ptr)  # the C object stays valid as long as this
+
+    def count(self, limit: int) -> int:
+        """COUNT_OK (counted), COUNT_LIMIT (limit reached) or COUNT_RESERVE (persist a reservation first)."""
+        return lib().wvds_srv_aes_key_count(self.ptr, limit)
+
+    def reserve(self, reserved: int) -> None:
+        lib().wvds_srv_aes_key_reserve(self.ptr, reserved)
+
+    @property
+    def uses(self) -> int:
+        return lib().wvds_srv_aes_key_uses(self.ptr)
+
+    def retire(self) -> None:
+        """The key is deleted: the fast path stops using it and its bytes are wiped in C."""
+        lib().wvds_srv_aes_key_retire(self.ptr)
+
+
+class FastSession:
+    """One client's fast path: its grants, its bucket, the serving call."""
+
+    def __init__(self, bucket: TokenBucket, gcm_limit: int):
+        self.bucket = bucket  # the C session points at it: keep it alive as long
+        self.ptr = lib().wvds_srv_fast_new(bucket.ptr, gcm_limit)
+        if not self.ptr:
+            raise MemoryError("fast path session")
+        self._free = weakref.finalize(self, lib().wvds_srv_fast_free, self.ptr)
+
+    def grant(self, key_id: int, counter: AesCounter, usage: int) -> None:
+        if counter.software and _enabled:
+            lib().wvds_srv_fast_grant(self.ptr, key_id, counter.ptr, usage)
+
+    def stop(self) -> None:
+        lib().wvds_srv_fast_stop(self.ptr)
+
+    def close(self) -> None:
+        """Only once the serving thread has returned from serve() for good."""
+        self._free()
