@@ -16,5 +16,6 @@ def test_oem_gateway_against_the_real_service(service, arch):
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, out + r.stderr.decode(errors="replace")
     assert "signature verified (tampered copy rejected)" in out
+    assert "zero-copy: " in out and "decrypted back" in out
     assert "oem_gateway: all steps succeeded" in out
     assert "client connected" in service.log()

@@ -271,6 +271,40 @@ WVDS_API wvds_status wvds_aes_decrypt(wvds_conn *conn, uint32_t key_id, const vo
                                       const void *sealed, size_t sealed_len, void *plaintext, size_t plaintext_cap,
                                       size_t *plaintext_len);
 
+/* --- Zero-copy AES-256-GCM jobs -------------------------------------------------------
+ * For bulk data, copying it into and out of shared memory costs more than the encryption
+ * (OEM guide, "How fast is it?"). A job is one slot of the connection: the caller writes
+ * its input straight into the shared memory the service reads, and uses the result where
+ * the service wrote it. Input: the plaintext (encrypt) or nonce || ciphertext || tag
+ * (decrypt); output: the other one, as wvds_aes_encrypt/wvds_aes_decrypt give it.
+ *
+ *   wvds_aes_job *job; uint8_t *in; size_t cap;
+ *   st = wvds_aes_job_begin(conn, WVDS_REQ_AES_ENCRYPT, key_id, aad, aad_len, &job, &in, &cap);
+ *   n = read_sensor(in, cap);                 the plaintext is produced in place
+ *   st = wvds_aes_job_submit(job, n);         the service starts; prepare the next job meanwhile
+ *   st = wvds_aes_job_wait(job, &out, &out_len);
+ *   if (st == WVDS_SUCCESS) send(fd, out, out_len, 0);
+ *   wvds_aes_job_end(job);                    always: wipes what must be wiped, frees the slot
+ *
+ * Up to wvds_conn_slots() jobs may be held at once (begin waits for a free slot up to the
+ * connection timeout). A job is used by one thread at a time; different jobs by any. `in`
+ * is valid from begin to submit, `out` from a successful wait to end. The service may read
+ * the input at any time after submit: do not touch it until wait has returned. Input and
+ * (after decryption) output are wiped by end; a job ended before its wait returned leaves
+ * its slot to the service until it answers, like a timed-out call. */
+typedef struct wvds_aes_job wvds_aes_job;
+
+/* type: WVDS_REQ_AES_ENCRYPT or WVDS_REQ_AES_DECRYPT. *input_cap: the most input bytes
+ * (WVDS_AES_MAX_DATA - aad_len to encrypt, WVDS_MAX_PAYLOAD - 6 - aad_len to decrypt). */
+WVDS_API wvds_status wvds_aes_job_begin(wvds_conn *conn, uint8_t type, uint32_t key_id, const void *aad,
+                                        size_t aad_len, wvds_aes_job **job, uint8_t **input, size_t *input_cap);
+/* WVDS_ERR_ARGUMENT if input_len exceeds the capacity (or is below WVDS_AES_SEALED_OVERHEAD
+ * for a decryption) or the job was submitted already. */
+WVDS_API wvds_status wvds_aes_job_submit(wvds_aes_job *job, size_t input_len);
+/* The wire status, or a library error; on WVDS_SUCCESS *output points into shared memory. */
+WVDS_API wvds_status wvds_aes_job_wait(wvds_aes_job *job, const uint8_t **output, size_t *output_len);
+WVDS_API void wvds_aes_job_end(wvds_aes_job *job);
+
 /* --- AES-256-GCM streams (data of any size) -----------------------------------------
  * The plaintext is cut into chunks of WVDS_STREAM_CHUNK_SIZE bytes (the last may be
  * shorter; an empty plaintext gives one empty chunk), each sealed by one AES_ENCRYPT.
