@@ -20,6 +20,7 @@ def test_zero_copy_jobs_against_the_real_service(service, arch, tmp_path):
     program = tmp_path / "aes_jobs"
     subprocess.run([COMPILER[arch], "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o", str(program),
                     str(ROOT / "tests" / "service" / "c" / "aes_jobs.c"), f"-I{ROOT / 'src' / 'c' / 'include'}",
+                    f"-I{ROOT / 'tests' / 'c'}",
                     f"-L{lib.parent}", "-ll4re_crypto_service", f"-Wl,-rpath,{lib.parent}"], check=True)
     r = Target(arch).run(program, service.socket, check=False, timeout=300)
     out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")

@@ -66,7 +66,7 @@ struct wvds_srv_aes_key {
     _Atomic uint32_t refs;
     _Atomic uint64_t uses, reserved;
     pthread_mutex_t lock; /* key bytes against retire's wipe */
-    bool usable;          /* has bytes and is not retired */
+    atomic_bool usable;   /* has bytes and is not retired (set under lock, read anywhere) */
     uint8_t bytes[WVDS_AES_256_KEY_SIZE];
 };
 
@@ -79,9 +79,10 @@ wvds_srv_aes_key *wvds_srv_aes_key_new(const uint8_t *key32, uint64_t uses, uint
     atomic_init(&k->uses, uses);
     atomic_init(&k->reserved, reserved);
     pthread_mutex_init(&k->lock, NULL);
+    atomic_init(&k->usable, false);
     if (key32) {
         memcpy(k->bytes, key32, sizeof k->bytes);
-        k->usable = true;
+        atomic_store(&k->usable, true);
     }
     return k;
 }
@@ -124,7 +125,7 @@ void wvds_srv_aes_key_retire(wvds_srv_aes_key *k)
     if (!k)
         return;
     pthread_mutex_lock(&k->lock);
-    k->usable = false;
+    atomic_store(&k->usable, false);
     explicit_bzero(k->bytes, sizeof k->bytes);
     pthread_mutex_unlock(&k->lock);
 }
@@ -229,7 +230,7 @@ static wvds_srv_aes_key *granted(wvds_srv_fast *f, uint32_t key_id, uint32_t usa
         grant *g = &f->grants[i];
         if (!g->key || g->key_id != key_id)
             continue;
-        if (!g->key->usable) { /* unlocked read: a stale "usable" is caught again under the key's lock */
+        if (!atomic_load(&g->key->usable)) { /* a stale "usable" is caught again under the key's lock */
             dropped = g->key;
             g->key = NULL;
         } else if ((g->usage & usage) == usage) {
@@ -267,7 +268,7 @@ static void publish(void *shm, unsigned slot, size_t payload_len)
 static bool key_init(EVP_CIPHER_CTX *ctx, wvds_srv_aes_key *k, bool encrypt, const uint8_t *nonce)
 {
     pthread_mutex_lock(&k->lock);
-    bool ok = k->usable && (encrypt ? ossl.encrypt_init(ctx, ossl.cipher, k->bytes, NULL, NULL)
+    bool ok = atomic_load(&k->usable) && (encrypt ? ossl.encrypt_init(ctx, ossl.cipher, k->bytes, NULL, NULL)
                                     : ossl.decrypt_init(ctx, ossl.cipher, k->bytes, nonce, NULL)) > 0;
     pthread_mutex_unlock(&k->lock);
     return ok;
