@@ -349,7 +349,9 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
     if (!k)
         return 0;
     bool ok = false;
-    /* Count before the token: a request refused here may skip an invocation, never reuse one. */
+    /* Count, then take the token: a request the bucket refuses has used up an invocation number
+     * (skipped, never reused: harmless); the other order would charge the bucket twice whenever
+     * the counter sends a request to Python for its reservation. */
     if ((!enc || wvds_srv_aes_key_count(k, f->limit) == WVDS_COUNT_OK) && wvds_srv_bucket_allow(f->bucket)) {
         const uint8_t *body = req + WVDS_HEADER_SIZE + AES_FIXED;
         if (enc) {

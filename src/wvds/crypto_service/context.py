@@ -24,8 +24,7 @@ class RequestContext:
         with the usage the client has (decrypt only without replay detection, which stays in Python)."""
         if self.fast is None or key.counter is None:
             return
-        usage = self.keys.usage_for(self.peer, key) & KeyUsage.ENCRYPT
-        if key.replay is None:
-            usage |= self.keys.usage_for(self.peer, key) & KeyUsage.DECRYPT
+        fast_ops = KeyUsage.ENCRYPT | (KeyUsage.DECRYPT if key.replay is None else 0)
+        usage = self.keys.usage_for(self.peer, key) & fast_ops
         if usage:
             self.fast.grant(key.key_id, key.counter, int(usage))

@@ -3,7 +3,7 @@
 The serving thread takes the next submitted slot (the C side copies the request
 out of shared memory once) and answers it. AES requests on keys this client has
 already used successfully are answered in C before they get here (fastpath.py);
-the rest arrive as frames. Cheap requests (AES, random, key
+the rest arrive as frames. Cheap requests (the other AES ones, random, key
 lookups) are answered inline, which keeps small-request latency low. Expensive
 ones (key generation, signatures, ML-KEM) are answered inline too while the
 client has nothing else in flight - a hand-off to another thread costs about a
