@@ -289,9 +289,10 @@ WVDS_API wvds_status wvds_aes_decrypt(wvds_conn *conn, uint32_t key_id, const vo
  * Up to wvds_conn_slots() jobs may be held at once (begin waits for a free slot up to the
  * connection timeout). A job is used by one thread at a time; different jobs by any. `in`
  * is valid from begin to submit, `out` from a successful wait to end. The service may read
- * the input at any time after submit: do not touch it until wait has returned. Input and
- * (after decryption) output are wiped by end; a job ended before its wait returned leaves
- * its slot to the service until it answers, like a timed-out call. */
+ * the input at any time after submit: do not touch it until wait has returned. end wipes
+ * the submitted input (the whole area if the job was never submitted) and a decryption's
+ * output; a job ended before its wait returned leaves its slot to the service until it
+ * answers, like a timed-out call. */
 typedef struct wvds_aes_job wvds_aes_job;
 
 /* type: WVDS_REQ_AES_ENCRYPT or WVDS_REQ_AES_DECRYPT. *input_cap: the most input bytes
