@@ -43,6 +43,12 @@ def build(work: Path) -> Path:
     return exe
 
 
+def compare(label: str, figures: dict, unit: str) -> None:
+    """One service-vs-in-process line with its ratio."""
+    service, inprocess = figures["service"], figures["inprocess"]
+    print(f"{label:<50} {service:9.1f} {unit} vs {inprocess:9.1f} {unit}   ratio {service / inprocess:.0%}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of each throughput test")
@@ -67,24 +73,14 @@ def main() -> int:
           f"p99 {r['random16_service_us']['p99']:7.1f} us")
     print(f"AES-GCM 64 B encrypt       p50 {lat['p50']:7.1f} us  p99 {lat['p99']:7.1f} us   "
           f"(in-process p50 {evp['p50']:.2f} us)")
-    a = r["aes_max_request_MBps"]
-    print(f"AES-GCM {a['bytes']} B       {a['service']:8.1f} MB/s vs {a['inprocess']:8.1f} MB/s   "
-          f"ratio {a['service'] / a['inprocess']:.0%}")
-    a = r["aes_jobs_MBps"]
-    print(f"AES-GCM {a['bytes']} B zero-copy jobs, {a['in_flight']} in flight  {a['service']:8.1f} MB/s vs "
-          f"{a['inprocess']:8.1f} MB/s   ratio {a['service'] / a['inprocess']:.0%}")
-    a = r["aes_stream_MBps"]
-    print(f"AES-GCM stream, {a['chunk']} B chunks pipelined  {a['service']:8.1f} MB/s vs {a['inprocess']:8.1f} MB/s   "
-          f"ratio {a['service'] / a['inprocess']:.0%}")
-    s = r["mldsa65_sign_per_s"]
-    print(f"ML-DSA-65 sign             {s['service']:8.1f} /s   vs {s['inprocess']:8.1f} /s     "
-          f"ratio {s['service'] / s['inprocess']:.0%}")
-    k = r["mlkem768_keygen_per_s"]
-    print(f"ML-KEM-768 keygen(+delete) {k['service']:8.1f} /s   vs {k['inprocess']:8.1f} /s     "
-          f"ratio {k['service'] / k['inprocess']:.0%}")
+    a, j, st = r["aes_max_request_MBps"], r["aes_jobs_MBps"], r["aes_stream_MBps"]
+    compare(f"AES-GCM {a['bytes']} B, one at a time", a, "MB/s")
+    compare(f"AES-GCM {j['bytes']} B zero-copy jobs, {j['in_flight']} in flight", j, "MB/s")
+    compare(f"AES-GCM stream, {st['chunk']} B chunks pipelined", st, "MB/s")
+    compare("ML-DSA-65 sign", r["mldsa65_sign_per_s"], "/s")
+    compare("ML-KEM-768 keygen(+delete)", r["mlkem768_keygen_per_s"], "/s")
     for row in r["mldsa65_sign_scaling"]:
-        print(f"ML-DSA-65 sign, {row['clients']} clients  {row['service']:8.1f} /s   vs {row['inprocess']:8.1f} /s "
-              f"(in-process threads)  ratio {row['service'] / row['inprocess']:.0%}")
+        compare(f"ML-DSA-65 sign, {row['clients']} clients (in-process: threads)", row, "/s")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), **r}, indent=2))
     return 0
