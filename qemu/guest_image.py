@@ -59,11 +59,21 @@ def ensure_root(log) -> Path:
     return debian_root.debootstrap(cache_dir() / f"root-{root_key()}", "aarch64", PACKAGES, log)
 
 
+def _files(out: Path) -> dict[str, Path]:
+    return {"kernel": out / "vmlinuz", "initrd": out / "initrd.img", "rootfs": out / "rootfs.img"}
+
+
+def cached_guest() -> dict[str, Path] | None:
+    """The guest's files if this guest_key() has been built, else None (never builds)."""
+    out = cache_dir() / f"guest-{guest_key()}"
+    return _files(out) if (out / ".complete").exists() else None
+
+
 def ensure_guest(log=None) -> dict[str, Path]:
     """kernel, initrd and root file system image of the guest, made once per guest_key()."""
     log = log or sys.stderr
     out = cache_dir() / f"guest-{guest_key()}"
-    files = {"kernel": out / "vmlinuz", "initrd": out / "initrd.img", "rootfs": out / "rootfs.img"}
+    files = _files(out)
     if (out / ".complete").exists():
         return files
     root = ensure_root(log)

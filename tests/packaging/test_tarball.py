@@ -177,3 +177,12 @@ def test_reproducible_with_another_umask_time_zone_and_directory(delivery, tmp_p
 def test_gzip_stream_is_plain(delivery):
     with gzip.open(delivery.tarball) as f:
         assert tarfile.open(fileobj=f, mode="r|").next() is not None
+
+
+def test_no_member_records_the_clone_path(delivery):
+    """Reproducible from any path: no file of the delivery carries the directory it was built in
+    (DWARF's comp_dir, __FILE__, ...). scripts/check-reproducible builds a second clone and compares."""
+    clone = str(ROOT).encode()
+    with tarfile.open(delivery.tarball) as tar:
+        offenders = [m.name for m in tar.getmembers() if m.isfile() and clone in tar.extractfile(m).read()]
+    assert not offenders, f"these members contain {ROOT}: {offenders}"

@@ -18,6 +18,9 @@ BUILD = ROOT / "build"
 ARCHS = ("x86_64", "aarch64")
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}  # e_machine: EM_X86_64, EM_AARCH64
 AARCH64_SYSROOT = "/usr/aarch64-linux-gnu"
+# What a program gets when a test gives it no OpenSSL configuration: OpenSSL's defaults, never the
+# machine's (our OpenSSL's OPENSSLDIR is the installed delivery's /etc/opt/wvds/ssl).
+DEFAULT_OPENSSL_CONF = ROOT / "tests" / "support" / "openssl-defaults.cnf"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,11 @@ class Target:
         return platform.machine() == self.arch
 
     def env(self, **extra: str) -> dict[str, str]:
+        """The environment for this target's programs: its own module directory and OpenSSL's default
+        configuration unless extra says otherwise, never what the machine or the caller has set."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSSL_", "LD_LIBRARY_PATH"))}
+        env["OPENSSL_CONF"] = str(DEFAULT_OPENSSL_CONF)
+        env["OPENSSL_MODULES"] = str(self.openssl_root / "lib" / "ossl-modules")
         if not self.native:
             env["QEMU_LD_PREFIX"] = AARCH64_SYSROOT
         env.update(extra)
