@@ -110,7 +110,7 @@ case " $shipped " in
     *" $ARCH "*) ;;
     *) die "this delivery has no files for $ARCH (it has: ${shipped:-none}); use the delivery built for $ARCH" ;;
 esac
-for tool in sha256sum tar sed awk df du mktemp mv ln install head flock; do
+for tool in sha256sum tar sed awk df du mktemp mv ln install head flock realpath readlink; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' is missing on this machine (Debian: coreutils, tar, sed)"
 done
 
@@ -176,10 +176,27 @@ trap 'exit 130' INT TERM
     awk '{print $2}' "$SRC/SHA256SUMS" | grep -e "^bin/$ARCH/" -e "^lib/$ARCH/"
 } | sort -u > "$filelist"
 awk 'NR == FNR { want[$0] = 1; next } ($2 in want)' "$filelist" "$SRC/SHA256SUMS" > "$sums"
-if ! bad=$(cd "$SRC" && sha256sum --strict --quiet -c "$sums" 2>&1); then
-    printf '%s\n' "$bad" | sed 's/^/  /' >&2
-    die "checksum mismatch: the delivery is damaged or was modified; unpack the tarball again (nothing was installed)"
-fi
+# Symbolic links must stay inside the release: a link out of it would make what is installed depend on
+# a file that no checksum covers and that may change after the check.
+links_leaving() {
+    (cd "$1" && while IFS= read -r name; do
+        [ -L "$name" ] || continue
+        target=$(realpath -m --relative-base="$1" "$1/$name")
+        case "$target" in /*) printf '%s -> %s\n' "$name" "$(readlink "$name")" ;; esac
+    done < "$filelist")
+}
+verify_tree() {  # $1: the tree; $2: what it is, for the message
+    out=$(links_leaving "$1")
+    if [ -n "$out" ]; then
+        printf '%s\n' "$out" | sed 's/^/  /' >&2
+        die "$2: symbolic links leave the release (nothing was installed)"
+    fi
+    if ! bad=$(cd "$1" && sha256sum --strict --quiet -c "$sums" 2>&1); then
+        printf '%s\n' "$bad" | sed 's/^/  /' >&2
+        die "checksum mismatch in $2: the delivery is damaged or was modified; unpack the tarball again (nothing was installed)"
+    fi
+}
+verify_tree "$SRC" "the delivery"
 say "  checksums: the $(wc -l < "$sums") files for $ARCH match SHA256SUMS"
 
 # --- space ----------------------------------------------------------------------------------------------
@@ -323,6 +340,8 @@ else
         die "copying the files into $STAGE failed (disk full?): $err"
     fi
     rm -f "$STAGE.err"
+    # What is installed is the staged copy: check it again (the delivery may have changed since its check).
+    verify_tree "$STAGE" "the staged copy $STAGE"
     chmod -R u=rwX,go=rX "$STAGE" || die "cannot set permissions in $STAGE"
     # The FIPS module configuration is made here, on the machine that uses it (never shipped).
     say "  running openssl fipsinstall (FIPS module self-tests) ..."

@@ -85,7 +85,7 @@ gateway() {
 est_enroll() {
     install -d -m 0750 -g wvds "$ETC/est"
     install -m 0644 "$P/est/trust-anchor.pem" "$ETC/est/trust-anchor.pem"
-    install -m 0640 -g wvds "$P/est/bootstrap.pw" "$ETC/est/bootstrap.pw"
+    install -m 0600 -o wvds-est -g wvds "$P/est/bootstrap.pw" "$ETC/est/bootstrap.pw"  # as the KB says
     install -m 0640 -g wvds "$P/est/est_service.json" "$ETC/est_service.json"
     systemctl enable --now wvds-est.service || return 1
     wait_for 180 est_valid || { journalctl -u wvds-est.service --no-pager | tail -40; return 1; }

@@ -107,6 +107,7 @@ class EstClient:
         workdir.mkdir(parents=True, exist_ok=True)
         self.password_file = workdir / "est.pw"
         self.password_file.write_text("est-pass\n")
+        self.password_file.chmod(0o600)
         self.env = dict(fips_env, PYTHONPATH=str(ROOT / "src"), WVDS_CLIENT_LIB=str(clib_path(HOST)),
                         LD_LIBRARY_PATH=str(HOST.openssl_root / "lib"))
         server_cfg = {"url": server.url, "trust_anchor": server.root_pem, "timeout_s": 10,

@@ -59,6 +59,7 @@ def test_expired_certificate(make_client, est_server):
     est_server.control(lifetime_s=2, users={"est": "est-pass", "device": "device-pass"})
     fb = make_client(name="fallback")
     (fb.dir / "device.pw").write_text("device-pass")
+    (fb.dir / "device.pw").chmod(0o600)
     fb.config["servers"]["test"]["auth"]["reenroll"] = {"username": "device",
                                                         "password_file": str(fb.dir / "device.pw")}
     fb.write_config()

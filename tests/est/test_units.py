@@ -244,3 +244,42 @@ def test_store_writes_a_key_reference_per_generation(tmp_path):
     (gen2 / "key.ref.pem.tmp.4242").write_text("half")  # a rewrite interrupted by a crash
     store.repair()
     assert sorted(os.listdir(gen2)) == ["cert.pem", "chain.pem", "key.json", "key.ref.pem"]
+
+
+@pytest.mark.parametrize("problem", ["group-readable", "other-owner", "symlink", "directory"])
+def test_secret_files_are_checked_like_the_key_store_secret(tmp_path, problem):
+    """est_service shares group wvds with every crypto client: its password file and client key must be
+    regular files of its own user (or root) that group and others cannot read (wvds.private_file)."""
+    import os
+
+    from wvds.est_service.http import ClientIdentity, _load_identity
+    real = tmp_path / "secret"
+    real.write_text("est-pass\n")
+    real.chmod(0o600)
+    path = tmp_path / "configured"
+    if problem == "group-readable":
+        real.chmod(0o640)
+        path = real
+    elif problem == "other-owner":
+        if os.geteuid() != 0:
+            pytest.skip("chown needs root")
+        os.chown(real, 65534, 65534)
+        path = real
+    elif problem == "symlink":
+        path.symlink_to(real)
+    else:
+        path.mkdir()
+    creds = config.Credentials(username="u", password_file=str(path))
+    with pytest.raises(ConfigError, match="password_file"):
+        creds.password()
+    import ssl
+    identity = ClientIdentity(str(tmp_path / "cert.pem"), str(path), "test")
+    with pytest.raises(ConfigError, match="client_key"):
+        _load_identity(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), identity)
+
+
+def test_a_private_password_file_is_read(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("est-pass\r\n")
+    pw.chmod(0o600)
+    assert config.Credentials(username="u", password_file=str(pw)).password() == "est-pass"

@@ -5,13 +5,13 @@ access list but granted nothing, then tries every key-id operation on the owner'
 it had guessed them all) and on 100 random ids. Every attempt must answer KEY_NOT_FOUND: the
 answers for real ids are exactly those for random ids (no PERMISSION_DENIED, no timing-free
 oracle in the status), KEY_LIST shows nothing, and the owner's keys are untouched afterwards
-(none deleted, no AES invocation counted). Needs root to switch uid (tests/service/test_isolation.py).
+(none deleted, no AES invocation counted). Needs root to switch uid (tests/support/other_uid.py).
 """
 from __future__ import annotations
 
 import json
 
-from service.test_isolation import NOBODY, needs_root, run_as, shared_dir  # noqa: F401  (fixture)
+from support.other_uid import NOBODY, needs_root, run_as
 from wvds.client import Client
 from wvds.protocol.constants import Algorithm
 
@@ -51,7 +51,7 @@ print(json.dumps(res))
 
 
 @needs_root
-def test_guessed_key_ids_get_nothing(start_service, shared_dir):  # noqa: F811
+def test_guessed_key_ids_get_nothing(start_service, shared_dir):
     sock = str(shared_dir / "crypto.sock")
     svc = start_service(socket={"path": sock, "mode": "0666"}, access={"allow_uids": [0, NOBODY]})
     with Client(svc.socket) as c:

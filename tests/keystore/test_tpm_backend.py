@@ -64,7 +64,8 @@ def test_another_tpm_cannot_open_the_store(tb, tmp_path):
     with svc, Client(svc.socket) as c:
         c.generate_key(Algorithm.AES_256_GCM)
     with Swtpm(tmp_path / "other-tpm") as other:
-        start_fails(tb.service(tcti=other.tcti), "not the TPM the store was created on")
+        start_fails(tb.service(tcti=other.tcti),  # its primary key differs: refused before anything is unsealed
+                    "the TPM's storage primary key is not the one this store was created with", "another TPM")
 
 
 def test_ecdsa_p256_keys_live_and_sign_in_the_tpm(tb):
@@ -110,3 +111,23 @@ def test_owner_hierarchy_auth(tb, tmp_path):
                          owner_auth_env="WVDS_TEST_OWNER_AUTH")
         with svc, Client(svc.socket) as c:
             c.generate_key(Algorithm.AES_256_GCM)
+
+
+def test_storage_primary_key_is_pinned(tb):
+    """The primary that salts the unseal session must be the one the store was created with: its name is
+    recorded at creation and compared first (an active attacker on the bus could hand us their own)."""
+    svc = tb.service()
+    with svc, Client(svc.socket) as c:
+        key = c.generate_key(Algorithm.AES_256_GCM).key_id
+    path = tb.directory / "store.json"
+    doc = json.loads(path.read_text())
+    name = bytes.fromhex(doc["kek"]["primary_name"])
+    assert len(name) == 34 and name[:2] == b"\x00\x0b", name.hex()  # TPM2B_NAME: SHA-256 name of the primary
+    with svc, Client(svc.socket) as c:  # the same TPM: the same primary, verified
+        assert [k for k, _ in c.list_keys()] == [key]
+    forged = dict(doc, kek=dict(doc["kek"], primary_name=(name[:2] + bytes(32)).hex()))
+    path.write_text(json.dumps(forged, indent=2, sort_keys=True) + "\n")
+    start_fails(svc, "the TPM's storage primary key is not the one this store was created with")
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    with svc, Client(svc.socket) as c:
+        assert [k for k, _ in c.list_keys()] == [key]

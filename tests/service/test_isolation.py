@@ -2,51 +2,18 @@
 before anything is shared, and a client dying mid-request leaves the service healthy."""
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
+from support.other_uid import NOBODY, needs_root, run_as
 from support.rawclient import RawClient, Refused
-from support.service import clib_path
-from support.targets import HOST, ROOT
+from support.targets import ROOT
 from wvds.client import Client
-from wvds.protocol.constants import Algorithm, Status
-
-NOBODY = 65534
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root (CI runs as root)")
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory another uid can reach, holding a copy of the client code and library."""
-    d = Path(tempfile.mkdtemp(prefix="wvds-iso-"))
-    d.chmod(0o755)
-    shutil.copytree(ROOT / "src" / "wvds", d / "wvds", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(clib_path(HOST), d / "libclient.so")
-    for p in d.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def run_as(uid: int, shared: Path, socket: str, code: str, extra_groups: tuple[int, ...] = ()) -> dict:
-    """Run a client snippet as `uid` (primary group = uid, plus extra_groups) with Debian's python3;
-    it prints a JSON result."""
-    env = {"PYTHONPATH": str(shared), "WVDS_CLIENT_LIB": str(shared / "libclient.so"), "SOCK": socket,
-           "PATH": "/usr/bin:/bin"}
-    prog = "import json, os\nfrom wvds.client import Client, ServiceStatusError, TransportFailure\n" \
-           "from wvds.protocol.constants import *\nfrom wvds.protocol.payloads import KeyRef\n" + textwrap.dedent(code)
-    r = subprocess.run(["/usr/bin/python3", "-c", prog], env=env, user=uid, group=uid,
-                       extra_groups=list(extra_groups), capture_output=True,
-                       text=True, timeout=60, cwd="/")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+from wvds.protocol.constants import Algorithm, KeyUsage, Status
 
 
 @needs_root
@@ -146,3 +113,39 @@ def test_sigterm_is_a_clean_shutdown(make_service):
         assert svc.stop() == 0
     assert not os.path.exists(svc.socket)
     assert "crypto_service stopped" in svc.log()
+
+
+@needs_root
+def test_grantee_gets_a_shared_secret_only_with_its_own_release_right(make_service, shared_dir):
+    """RELEASE_SECRET on the key is the owner's right; a grantee needs it in its grant too."""
+    sock = str(shared_dir / "crypto.sock")
+    svc = make_service(socket={"path": sock, "mode": "0666"}, access={"allow_uids": [0, NOBODY]},
+                       grants=[{"owner_uid": 0, "label": "kem-decaps", "uids": [NOBODY], "usage": ["decaps"]},
+                               {"owner_uid": 0, "label": "kem-release", "uids": [NOBODY],
+                                "usage": ["decaps", "encaps", "release_secret"]}])
+    usage = KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET
+    with Client(svc.socket) as c:
+        bare = c.mlkem_keygen(Algorithm.ML_KEM_768, usage, label="kem-decaps").key_id
+        full = c.mlkem_keygen(Algorithm.ML_KEM_768, usage, label="kem-release").key_id
+        to_bare = c.mlkem_encaps(bare, return_secret=True)
+        to_full = c.mlkem_encaps(full, return_secret=True)
+    out = run_as(NOBODY, shared_dir, sock, f"""
+        c = Client(os.environ["SOCK"])
+        res = {{}}
+        for name, fn in [
+                ("decaps_release", lambda: c.mlkem_decaps({bare}, bytes.fromhex("{to_bare.ciphertext.hex()}"), True)),
+                ("encaps_release", lambda: c.mlkem_encaps({bare}, True)),
+                ("decaps_to_key", lambda: c.mlkem_decaps({bare}, bytes.fromhex("{to_bare.ciphertext.hex()}"))),
+                ("granted_release", lambda: c.mlkem_decaps({full}, bytes.fromhex("{to_full.ciphertext.hex()}"),
+                                                           True))]:
+            try:
+                r = fn()
+                res[name] = getattr(r, "secret", b"").hex() or "SUCCESS"
+            except ServiceStatusError as e:
+                res[name] = e.status.name
+        print(json.dumps(res))
+    """)
+    assert out["decaps_release"] == "PERMISSION_DENIED", out  # the version before released the secret
+    assert out["encaps_release"] == "PERMISSION_DENIED", out  # no encaps in that grant at all
+    assert out["decaps_to_key"] == "SUCCESS", out  # the secret stays inside, as a new AES key of the grantee
+    assert out["granted_release"] == to_full.secret.hex(), out

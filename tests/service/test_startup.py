@@ -26,6 +26,8 @@ def check_config(env, path) -> subprocess.CompletedProcess:
     ({"access": {"allow_uids": [0]}, "socket": {"mode": "rw"}}, ["socket.mode: must be an octal file mode"]),
     ({"access": {"allow_uids": [0]}, "limits": {"slots_per_client": 0, "rate_limit": {"burst": -1}}},
      ["limits.slots_per_client: must be 1..64", "limits.rate_limit.burst: must be > 0"]),
+    ({"access": {"allow_uids": [0]}, "limits": {"rate_limit": {"per": "connection"}}},
+     ['limits.rate_limit.per: must be "uid" or "gid"']),
     ({"access": {"allow_uids": [0]}, "limits": {"gcm_invocation_limit": 2**33}},
      ["limits.gcm_invocation_limit: must be 1..4294967296"]),
     ({"access": {"allow_uids": [0]}, "sockt": {}}, ["sockt: unknown field (misspelled?)"]),

@@ -184,6 +184,8 @@ class Pki:
                           ("bootstrap_client.pem", client), ("bootstrap_client.key", client_key),
                           ("tls.pem", tls), ("tls.key", tls_key)):
             (d / name).write_bytes(_pem(obj))
+            if name.endswith(".key"):
+                (d / name).chmod(0o600)  # as a device keeps a private key (est_service checks)
         (d / "tls_chain.pem").write_bytes(_pem(tls) + _pem(root))
 
     def fingerprint(self, cert) -> str:

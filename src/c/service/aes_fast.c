@@ -154,6 +154,9 @@ struct wvds_srv_fast {
     unsigned next_victim;
     uint8_t *in;  /* a decryption's payload, copied out of the slot */
     uint8_t *out; /* a decryption's plaintext until the tag has verified */
+    /* Slots handed to the service and not yet released: the service's own record of what it is
+     * working on (the state word in shared memory is the client's to write too). */
+    _Atomic uint8_t held[WVDS_SHM_MAX_SLOTS];
 };
 
 wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit)
@@ -197,6 +200,23 @@ int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key
     if (old)
         key_unref(old);
     return 0;
+}
+
+int wvds_srv_fast_held(wvds_srv_fast *f, unsigned slot)
+{
+    return slot < WVDS_SHM_MAX_SLOTS && atomic_load_explicit(&f->held[slot], memory_order_acquire);
+}
+
+void wvds_srv_fast_hold(wvds_srv_fast *f, unsigned slot)
+{
+    if (slot < WVDS_SHM_MAX_SLOTS)
+        atomic_store_explicit(&f->held[slot], 1, memory_order_release);
+}
+
+void wvds_srv_fast_release(wvds_srv_fast *f, int slot)
+{
+    if (f && slot >= 0 && (unsigned)slot < WVDS_SHM_MAX_SLOTS)
+        atomic_store_explicit(&f->held[slot], 0, memory_order_release);
 }
 
 void wvds_srv_fast_stop(wvds_srv_fast *f)

@@ -29,6 +29,7 @@
  *   wvds_srv_aes_key_release:[c_void_p] -> None
  *   wvds_srv_fast_new:       [c_void_p, c_uint64] -> c_void_p
  *   wvds_srv_fast_grant:     [c_void_p, c_uint32, c_void_p, c_uint32] -> c_int
+ *   wvds_srv_fast_release:   [c_void_p, c_int] -> None
  *   wvds_srv_fast_stop:      [c_void_p] -> None
  *   wvds_srv_fast_free:      [c_void_p] -> None
  *   wvds_srv_serve:          [c_void_p, c_uint16, c_int, c_int, c_uint32, c_int, c_void_p, c_void_p,
@@ -106,11 +107,20 @@ WVDS_API wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limi
 WVDS_API int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key, uint32_t usage);
 /* From now on every request goes to the caller (the service is stopping). */
 WVDS_API void wvds_srv_fast_stop(wvds_srv_fast *f);
+/* Slot ownership. A slot wvds_srv_serve returns is held by the service until it calls
+ * wvds_srv_fast_release (just before wvds_srv_complete): while held, it is never taken again,
+ * whatever the client writes into its state word (a client that flips BUSY back to SUBMITTED
+ * gets nothing queued twice). Releasing before the completion keeps an honest client's next
+ * request in that slot from waiting: it can only submit after it has seen DONE. */
+WVDS_API void wvds_srv_fast_release(wvds_srv_fast *f, int slot);
+int wvds_srv_fast_held(wvds_srv_fast *f, unsigned slot); /* for shm_slots.c, not exported */
+void wvds_srv_fast_hold(wvds_srv_fast *f, unsigned slot);
 WVDS_API void wvds_srv_fast_free(wvds_srv_fast *f);
 
 /* wvds_srv_next (wvds_srv.h), except that requests the fast path `f` can answer are
- * answered and completed here and the wait goes on; only the others are returned. f may
- * be NULL (then it is wvds_srv_next). */
+ * answered and completed here and the wait goes on; only the others are returned, and
+ * held (see wvds_srv_fast_release) until released. f may be NULL (then it is wvds_srv_next:
+ * no fast path, no holds). */
 WVDS_API int wvds_srv_serve(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, uint32_t spin_us,
                             int timeout_ms, wvds_srv_fast *f, uint8_t *out, uint32_t out_cap, uint32_t *out_len);
 

@@ -325,14 +325,16 @@ static _Thread_local unsigned scan_cursor;
 static _Thread_local unsigned long fast_answered;
 
 /* One pass over the slots: take the first SUBMITTED one and copy its frame out; requests the
- * fast path answers itself are skipped over (the pass goes on after them). */
+ * fast path answers itself are skipped over (the pass goes on after them), and so are slots
+ * the service still holds (taken earlier, not yet answered), whatever their state word says. */
 static int take_submitted(void *shm, uint16_t slot_count, wvds_srv_fast *fast, uint8_t *out, uint32_t *out_len)
 {
     for (unsigned k = 0; k < slot_count; k++) {
         unsigned i = (scan_cursor + k) % slot_count;
         wvds_slot_header *h = wvds_slot_at(shm, i);
         uint32_t expected = WVDS_SLOT_SUBMITTED;
-        if (atomic_load_explicit(&h->state, memory_order_relaxed) != WVDS_SLOT_SUBMITTED ||
+        if ((fast && wvds_srv_fast_held(fast, i)) ||
+            atomic_load_explicit(&h->state, memory_order_relaxed) != WVDS_SLOT_SUBMITTED ||
             !atomic_compare_exchange_strong_explicit(&h->state, &expected, WVDS_SLOT_BUSY, memory_order_acquire,
                                                      memory_order_relaxed))
             continue;
@@ -345,6 +347,8 @@ static int take_submitted(void *shm, uint16_t slot_count, wvds_srv_fast *fast, u
             len = WVDS_SLOT_REQ_AREA;
         memcpy(out, wvds_slot_request(shm, i), len);
         *out_len = len;
+        if (fast)
+            wvds_srv_fast_hold(fast, i);
         scan_cursor = i + 1;
         return (int)i;
     }

@@ -22,6 +22,7 @@ class RateLimit:
     requests_per_second: float = 1000.0
     burst: int = 100
     cooldown_ms: int = 100
+    per: str = "uid"  # whose bucket a connection draws from: its uid's, or its primary gid's ("gid")
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def parse(doc: Any, path: str = "<config>") -> Config:
         rl.get("requests_per_second", (int, float), 1000.0, lambda v: v >= 0, "must be >= 0 (0 disables)"),
         rl.get("burst", int, 100, positive, "must be > 0"),
         rl.get("cooldown_ms", int, 100, lambda v: v >= 0, "must be >= 0"),
+        rl.get("per", str, "uid", lambda v: v in ("uid", "gid"), 'must be "uid" or "gid"'),
     )
     rl.unknown()
     lim.unknown()

@@ -1,8 +1,9 @@
 """From a request frame (already copied out of shared memory) to a response frame.
 
-Order of checks: rate limit, header (magic, version, flags, length, type), then
-the handler decodes its payload and looks up its key before any cryptography.
-This function never raises: every failure is a status.
+Order of checks: rate limit (unless the caller has already taken the token: the
+session takes it before it queues a request), header (magic, version, flags,
+length, type), then the handler decodes its payload and looks up its key before
+any cryptography. This function never raises: every failure is a status.
 """
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from wvds.protocol.payloads import PayloadError
 log = logging.getLogger("wvds.dispatch")
 
 
-def handle(ctx: RequestContext, bucket: TokenBucket, frame: bytes) -> bytes:
+def handle(ctx: RequestContext, bucket: TokenBucket | None, frame: bytes) -> bytes:
     started = time.perf_counter()
     rtype, status, payload = None, Status.SUCCESS, b""
     try:
-        if not bucket.allow():
+        if bucket is not None and not bucket.allow():
             raise ServiceError(Status.RATE_LIMITED, "rate limit")
         rtype = RequestType(parse_request_header(frame).code)
         payload = HANDLERS[rtype](ctx, frame[HEADER_SIZE:])

@@ -37,6 +37,7 @@ _SIGNATURES = {
     "wvds_srv_aes_key_release": (None, [c_void_p]),
     "wvds_srv_fast_new": (c_void_p, [c_void_p, c_uint64]),
     "wvds_srv_fast_grant": (c_int, [c_void_p, c_uint32, c_void_p, c_uint32]),
+    "wvds_srv_fast_release": (None, [c_void_p, c_int]),
     "wvds_srv_fast_stop": (None, [c_void_p]),
     "wvds_srv_fast_free": (None, [c_void_p]),
 }
@@ -68,7 +69,8 @@ def enable() -> None:
 
 
 class TokenBucket:
-    """Per-client rate limit: `rate` tokens/s refill `burst`; a dry bucket refuses for `cooldown` s. rate 0 = off."""
+    """A client identity's rate limit: `rate` tokens/s refill `burst`; a dry bucket refuses for `cooldown` s.
+    rate 0 = off. Thread-safe: every connection of the identity shares one (CryptoService.bucket_for)."""
 
     def __init__(self, rate: float, burst: int, cooldown: float):
         self.rate = float(rate)
@@ -112,7 +114,7 @@ class AesCounter:
 
 
 class FastSession:
-    """One client's fast path: its grants, its bucket, the serving call."""
+    """One client's C state: fast-path grants, its bucket, and which of its slots the service holds."""
 
     def __init__(self, bucket: TokenBucket, gcm_limit: int):
         self.bucket = bucket  # the C session points at it: keep it alive as long
@@ -124,6 +126,10 @@ class FastSession:
     def grant(self, key_id: int, counter: AesCounter, usage: int) -> None:
         if counter.software and _enabled:
             lib().wvds_srv_fast_grant(self.ptr, key_id, counter.ptr, usage)
+
+    def release(self, slot: int) -> None:
+        """The service is done with `slot` (call just before completing it): it may be taken again."""
+        lib().wvds_srv_fast_release(self.ptr, slot)
 
     def stop(self) -> None:
         lib().wvds_srv_fast_stop(self.ptr)

@@ -11,7 +11,9 @@ import logging
 import struct
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from wvds import ossl
 from wvds.crypto_service.config import Config
@@ -63,7 +65,10 @@ class LiveKey:
         self.native = native  # the private key lives in the TPM/HSM: operations go through it, not OpenSSL
         # A loaded key continues after everything reserved before it (a crash skips invocations, never repeats).
         self._uses = record.uses_reserved if uses is None else uses
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # counter saves, the tombstone and the count of operations in progress
+        self._idle = threading.Condition(self._lock)
+        self._users = 0  # operations using the key now (KeyTable.using)
+        self.deleted = False  # tombstone: set before the deletion, never cleared once the store has deleted it
         self.replay = ReplayWindow(replay_window) if record.usage & KeyUsage.REPLAY_PROTECT else None
         # AES keys: the invocation counter lives in C, shared with the session fast path (fastpath.py).
         self.counter = AesCounter(None if native else record.material, self._uses, record.uses_reserved) \
@@ -171,6 +176,25 @@ class KeyTable:
             raise ServiceError(Status.PERMISSION_DENIED, f"key 0x{key_id:08x} policy does not allow {missing!r}")
         return key
 
+    @contextmanager
+    def using(self, peer: Peer, key_id: int, need: int = 0,
+              algorithms: tuple[Algorithm, ...] | None = None) -> Iterator[LiveKey]:
+        """`get`, held for an operation: a deletion waits until the operation is over, and an operation
+        that starts once a deletion has begun finds no key. So after KEY_DELETE is answered no operation
+        uses the key's bytes and none can write its record back (crypto-erase holds)."""
+        key = self.get(peer, key_id, need, algorithms)
+        with key._lock:
+            if key.deleted:
+                raise ServiceError(Status.KEY_NOT_FOUND, f"key 0x{key_id:08x} not found")
+            key._users += 1
+        try:
+            yield key
+        finally:
+            with key._lock:
+                key._users -= 1
+                if not key._users:
+                    key._idle.notify_all()
+
     def visible(self, peer: Peer) -> list[LiveKey]:
         with self._lock:
             keys = list(self._keys.values())
@@ -219,19 +243,29 @@ class KeyTable:
         key = self.get(peer, key_id)
         if key.record.owner_uid != peer.uid:
             raise ServiceError(Status.PERMISSION_DENIED, f"only the owner may delete key 0x{key_id:08x}")
+        with key._lock:
+            if key.deleted:  # another deletion of it is under way
+                raise ServiceError(Status.KEY_NOT_FOUND, f"key 0x{key_id:08x} not found")
+            key.deleted = True  # tombstone first: no new operation, no counter save from now on
+            key._idle.wait_for(lambda: key._users == 0)  # and the ones in progress finish (their saves too)
         with self._lock:
             try:
                 self.store.delete(key_id)
             except KeyStoreError as e:
+                with key._lock:
+                    key.deleted = False  # still stored: still usable
                 raise ServiceError(Status.STORAGE_ERROR, f"could not delete key: {e}") from None
             self._keys.pop(key_id, None)
         if key.counter is not None:
-            key.counter.retire()
+            key.counter.retire()  # the C fast path stops using it; its bytes are wiped
         log.info("key deleted", extra={"key_id": f"0x{key_id:08x}", "owner": peer.uid})
 
     def count_use(self, key: LiveKey, limit: int | None = None) -> None:
-        """Count one invocation; refuse past `limit`. AES: persists the reservation ahead of use."""
+        """Count one invocation; refuse past `limit`. AES: persists the reservation ahead of use.
+        Never for a key being deleted: a save after the deletion would bring it back at the next start."""
         with key._lock:
+            if key.deleted:
+                raise ServiceError(Status.KEY_NOT_FOUND, f"key 0x{key.key_id:08x} not found")
             if key.counter is None:
                 if limit is not None and key._uses >= limit:
                     raise self._exhausted(key, limit)

@@ -13,6 +13,7 @@ from typing import Any
 from wvds import ossl
 from wvds.crypto_service import fastpath
 from wvds.crypto_service.config import Config
+from wvds.crypto_service.fastpath import TokenBucket
 from wvds.crypto_service.keys import KeyTable
 from wvds.crypto_service.session import Session
 from wvds.keystore import KeyStoreError, open_keystore
@@ -22,6 +23,9 @@ from wvds.transport.linux_shm import Listener, refuse
 from wvds.version import VERSION
 
 log = logging.getLogger("wvds.service")
+
+
+POOL_QUEUE_PER_WORKER = 4
 
 
 class StartupError(Exception):
@@ -43,6 +47,17 @@ class CryptoService:
         self.listener: Listener | None = None
         workers = config.workers or os.cpu_count() or 2
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+        # The pool's queue is bounded: past POOL_QUEUE_PER_WORKER requests a worker, a serving thread
+        # answers its client's request itself (that client waits; nothing piles up in memory).
+        self.pool_room = threading.BoundedSemaphore(workers * (1 + POOL_QUEUE_PER_WORKER))
+        # One token bucket per client identity (uid, or gid with rate_limit.per = "gid"), kept for the
+        # service's lifetime: reconnecting or opening more connections gains nothing. Identities are
+        # bounded by the access list.
+        self._buckets: dict[tuple[str, int], TokenBucket] = {}
+        # Requests in the pool now, the most at once, and the most one session had at once (STATUS "pool").
+        self.pool_stats = {"capacity": workers * (1 + POOL_QUEUE_PER_WORKER), "in_use": 0, "peak": 0,
+                           "session_peak": 0}
+        self._pool_stats_lock = threading.Lock()
 
     # -- start-up ----------------------------------------------------------
     def start(self) -> None:
@@ -85,6 +100,27 @@ class CryptoService:
                 return Status.QUOTA_EXCEEDED
             self._pending[creds.uid] = self._pending.get(creds.uid, 0) + 1
         return Status.SUCCESS
+
+    def pool_taken(self, session_pooled: int) -> None:
+        with self._pool_stats_lock:
+            st = self.pool_stats
+            st["in_use"] += 1
+            st["peak"] = max(st["peak"], st["in_use"])
+            st["session_peak"] = max(st["session_peak"], session_pooled)
+
+    def pool_returned(self) -> None:
+        with self._pool_stats_lock:
+            self.pool_stats["in_use"] -= 1
+
+    def bucket_for(self, creds) -> TokenBucket:
+        rl = self.config.rate_limit
+        identity = ("gid", creds.gid) if rl.per == "gid" else ("uid", creds.uid)
+        with self._sessions_lock:
+            bucket = self._buckets.get(identity)
+            if bucket is None:
+                bucket = self._buckets[identity] = TokenBucket(rl.requests_per_second, rl.burst,
+                                                               rl.cooldown_ms / 1000.0)
+            return bucket
 
     def _slots_for(self, requested: int) -> int:
         return min(requested, self.config.slots_per_client) if requested else self.config.slots_per_client
@@ -144,9 +180,11 @@ class CryptoService:
                        "max_keys_per_client": cfg.max_keys_per_client,
                        "gcm_invocation_limit": cfg.gcm_invocation_limit, "replay_window": cfg.replay_window,
                        "rate_limit": {"requests_per_second": cfg.rate_limit.requests_per_second,
-                                      "burst": cfg.rate_limit.burst, "cooldown_ms": cfg.rate_limit.cooldown_ms}},
+                                      "burst": cfg.rate_limit.burst, "cooldown_ms": cfg.rate_limit.cooldown_ms,
+                                      "per": cfg.rate_limit.per}},
             "keystore": self.store.describe(),
             "clients": len(self.sessions),
+            "pool": dict(self.pool_stats),
             "uptime_s": round(time.time() - self.started, 3),
         }
 

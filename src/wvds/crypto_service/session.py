@@ -13,6 +13,15 @@ that arrived while the last was served inline), so a client with several slots
 in flight uses every core (OpenSSL calls release the GIL). Many clients use
 every core anyway: each has its own serving thread. The channel is closed only
 when the thread has stopped and no worker still holds one of its slots.
+
+What a client cannot make the service do (docs/transport.md, "Limits"):
+* take a slot twice: the service holds every slot it takes (in C, wvds_srv_fast_release)
+  until just before it publishes that slot's answer, whatever the client writes into the
+  slot's state word;
+* queue more than its slot count in the worker pool, or fill the pool's queue: beyond
+  either bound the serving thread answers the request itself, so the client waits;
+* get work done without tokens: the rate-limit token is taken when the request is taken,
+  before it is queued, from the bucket of the client's identity (CryptoService.bucket_for).
 """
 from __future__ import annotations
 
@@ -46,12 +55,12 @@ class Session:
         cfg = service.config
         self.service, self.channel = service, channel
         c = channel.creds
-        rl = cfg.rate_limit
-        self.bucket = TokenBucket(rl.requests_per_second, rl.burst, rl.cooldown_ms / 1000.0)
+        self.bucket: TokenBucket = service.bucket_for(c)
         self.fast = FastSession(self.bucket, cfg.gcm_invocation_limit)
         self.ctx = RequestContext(Peer(c.pid, c.uid, c.gid, c.groups), channel.client_id, service.keys, cfg,
                                   service.status, self.fast)
         self._users = 1  # the serving thread + one per request handed to the pool
+        self._pooled = 0  # requests of this client in the worker pool (queued or running): at most its slots
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._serve, name=f"client-{channel.client_id}", daemon=True)
 
@@ -62,25 +71,53 @@ class Session:
         self.thread.start()
 
     def _answer(self, slot: int, frame: bytes, watch: bool = False) -> bool:
-        """Answer one request. With watch: True if another request of this client was waiting when the
-        answer was ready (looked at before the answer is released: the client may resubmit right after)."""
+        """Answer one request (its rate-limit token is taken). With watch: True if another request of this
+        client was waiting when the answer was ready (looked at before the answer is released: the client
+        may resubmit right after)."""
+        if self.service.stopping.is_set():
+            response = pack_response(Status.SHUTTING_DOWN)
+        else:
+            response = dispatch.handle(self.ctx, None, frame)
+        waiting = watch and self.channel.pending() > 0
+        self._complete(slot, response)
+        return waiting
+
+    def _complete(self, slot: int, response: bytes) -> None:
+        self.fast.release(slot)  # before the answer is visible: the client may reuse the slot at once
         try:
-            if self.service.stopping.is_set():
-                response = pack_response(Status.SHUTTING_DOWN)
-            else:
-                response = dispatch.handle(self.ctx, self.bucket, frame)
-            waiting = watch and self.channel.pending() > 0
             self.channel.complete(slot, response)
-            return waiting
         except TransportError as e:  # the client rewrote the slot's state meanwhile: its loss only
             log.warning("response not delivered", extra={"client": self.channel.client_id, "reason": str(e)})
-            return False
 
     def _answer_in_pool(self, slot: int, frame: bytes) -> None:
         try:
             self._answer(slot, frame)
         finally:
+            with self._lock:
+                self._pooled -= 1
+            self.service.pool_returned()
+            self.service.pool_room.release()
             self._release()
+
+    def _to_pool(self, slot: int, frame: bytes) -> bool:
+        """Hand a request to the worker pool if this client and the pool have room for it."""
+        if self._pooled >= self.channel.slots or not self.service.pool_room.acquire(blocking=False):
+            return False
+        with self._lock:
+            self._users += 1
+            self._pooled += 1
+            pooled = self._pooled
+        self.service.pool_taken(pooled)
+        try:
+            self.service.pool.submit(self._answer_in_pool, slot, frame)
+        except RuntimeError:  # pool shut down: the service is stopping
+            with self._lock:
+                self._pooled -= 1
+            self.service.pool_returned()
+            self.service.pool_room.release()
+            self._release()
+            self._complete(slot, pack_response(Status.SHUTTING_DOWN))
+        return True
 
     def _serve(self) -> None:
         buf = ctypes.create_string_buffer(REQ_AREA)
@@ -96,17 +133,13 @@ class Session:
                 if slot < 0:
                     break  # peer gone (or the service shut the socket down)
                 ctypes.memset(buf, 0, len(frame))  # requests may carry plaintext or key material
+                if not self.service.stopping.is_set() and not self.bucket.allow():  # before any work or queueing
+                    self._complete(slot, pack_response(Status.RATE_LIMITED))
+                    continue
                 # Byte 2 is the request type; only peeked here, dispatch validates everything.
                 heavy = len(frame) > 2 and frame[2] in _HEAVY_CODES
                 if heavy and (overlapping or self._users > 1 or self.channel.pending()) \
-                        and not self.service.stopping.is_set():
-                    with self._lock:
-                        self._users += 1
-                    try:
-                        self.service.pool.submit(self._answer_in_pool, slot, frame)
-                    except RuntimeError:  # pool shut down: the service is stopping
-                        self._release()
-                        self.channel.complete(slot, pack_response(Status.SHUTTING_DOWN))
+                        and not self.service.stopping.is_set() and self._to_pool(slot, frame):
                     overlapping = False
                 else:
                     overlapping = self._answer(slot, frame, watch=heavy)  # it waited for us: hand off next time

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from wvds.est_service.errors import ConfigError
 from wvds.est_service.keys import CONFIG_NAMES
 from wvds.est_service.x509 import NAME_ATTRIBUTES, SAN_KINDS
+from wvds.private_file import PrivateFileError, read_private
 
 TLS_VERSIONS = ("1.2", "1.3")
 # Hybrid ML-KEM groups OpenSSL 3.6's FIPS provider offers for TLS 1.3 (docs/est.md, "TLS").
@@ -56,9 +57,16 @@ class Credentials:
         return self.basic or self.tls
 
     def password(self) -> str:
-        """Read at use, never cached or logged. A trailing newline in the file is not part of it."""
-        with open(self.password_file, encoding="utf-8") as f:
-            return f.read().rstrip("\r\n")
+        """Read at use, never cached or logged. A trailing newline in the file is not part of it. The file
+        is checked as every secret file is (wvds.private_file: regular, ours or root's, mode 0600 or less):
+        est_service shares group wvds with every crypto client."""
+        try:
+            data = read_private(self.password_file, "EST password")
+            return data.decode("utf-8").rstrip("\r\n")
+        except PrivateFileError as e:
+            raise ConfigError(f"password_file {e}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"password_file {self.password_file}: not UTF-8 text") from None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import datetime as dt
 import email.utils
 import http.client
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -32,7 +33,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from wvds.est_service.config import Credentials, Server
-from wvds.est_service.errors import AuthError, Cancelled, HttpStatusError, TransportError
+from wvds.est_service.errors import AuthError, Cancelled, ConfigError, HttpStatusError, TransportError
+from wvds.private_file import PrivateFileError, open_private
 
 log = logging.getLogger("wvds.est.http")
 
@@ -134,7 +136,7 @@ def tls_context(server: Server, anchors_pem: str | None, identity: ClientIdentit
         raise TransportError(f"TLS groups {':'.join(server.tls.groups)}: {e}") from None
     if identity is not None:
         try:
-            ctx.load_cert_chain(identity.cert_file, identity.key_file)
+            _load_identity(ctx, identity)
             failure = None
         except (ssl.SSLError, OSError) as e:
             failure = e
@@ -144,6 +146,22 @@ def tls_context(server: Server, anchors_pem: str | None, identity: ClientIdentit
             raise TransportError(f"cannot load the TLS client {identity.what} (key {identity.key_file}): "
                                  f"{failure}")
     return ctx
+
+
+def _load_identity(ctx: ssl.SSLContext, identity: ClientIdentity) -> None:
+    if identity.check_key is not None:  # a key reference: no secret in the file, the key is in crypto_service
+        ctx.load_cert_chain(identity.cert_file, identity.key_file)
+        return
+    # A private key in a file: checked as every secret file (regular, ours or root's, no group/other
+    # access), and OpenSSL reads the very file that was checked (/proc/self/fd of the checked descriptor).
+    try:
+        fd = open_private(identity.key_file, "TLS client key")
+    except PrivateFileError as e:
+        raise ConfigError(f"client_key {e}") from None
+    try:
+        ctx.load_cert_chain(identity.cert_file, f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
 
 
 class EstHttp:

@@ -8,10 +8,10 @@ names a file or an environment variable that holds them.
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any
 
 from wvds.keystore.base import KeyStoreError
+from wvds.private_file import PrivateFileError, read_private
 
 DEFAULT_DIRECTORY = "/var/lib/wvds/keystore"
 
@@ -87,9 +87,9 @@ _KIND = {str: "a string", int: "an integer", list: "a list", bool: "true or fals
 def read_secret(source: tuple[str, str], what: str, field: str, strip_newline: bool = True) -> bytes:
     """The bytes of a secret from ("file", path) or ("env", NAME); KeyStoreError naming the field if unusable.
 
-    A secret file must be a regular file that neither group nor others can read
-    (it is the key to every stored key); it is read without following a symlink
-    at its last component.
+    A secret file must be a regular file owned by the service's user or root that
+    neither group nor others can read (it is the key to every stored key); it is
+    read without following a symlink at its last component (wvds.private_file).
     """
     kind, where = source
     if kind == "env":
@@ -98,23 +98,9 @@ def read_secret(source: tuple[str, str], what: str, field: str, strip_newline: b
             raise KeyStoreError(f"keystore.{field}: environment variable {where} with the {what} is not set")
         return value.encode()
     try:
-        fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise KeyStoreError(f"keystore.{field}: {where}: {what} file not found") from None
-    except OSError as e:
-        raise KeyStoreError(f"keystore.{field}: {where}: cannot open the {what} file ({e.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise KeyStoreError(f"keystore.{field}: {where}: not a regular file")
-        if st.st_mode & 0o077:
-            raise KeyStoreError(f"keystore.{field}: {where}: the {what} file is accessible to group or others "
-                                f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 0600 it")
-        data = b""
-        while chunk := os.read(fd, 65536):
-            data += chunk
-    finally:
-        os.close(fd)
+        data = read_private(where, what)
+    except PrivateFileError as e:
+        raise KeyStoreError(f"keystore.{field}: {e}") from None
     if strip_newline:
         data = data.rstrip(b"\r\n")
     if not data:

@@ -9,7 +9,11 @@ store was created (measured boot). ECDSA P-256 keys can also live in the TPM
 
 All TPM traffic goes through tpm2-tss (ESAPI via tpm2-pytss). The unseal runs
 in a session salted with the storage primary key and with response encryption,
-so the KEK never crosses the TPM bus in clear. Import order matters:
+so the KEK never crosses the TPM bus in clear. The primary key is re-created from
+its template at every connection; its name (a hash of its public area) is recorded
+in store.json when the store is created and compared before the key salts any
+session, so an active attacker on the bus cannot hand us a key of their own to
+salt with (as systemd pins its SRK). Import order matters:
 tpm2-pytss pulls in pyca/cryptography, whose bundled OpenSSL would read
 OPENSSL_CONF; wvds.ossl must be loaded first (the service does that).
 """
@@ -55,6 +59,7 @@ class TpmKeyStore(EncryptedDirectoryStore):
         self._native = frozenset(f.choices("native", NATIVE_NAMES))
         f.finish()
         self._tpm_lock = threading.Lock()
+        self._pinned_primary: str | None = None  # the primary's name recorded in store.json, once known
         self._connect()
         try:
             self._open_store(directory)
@@ -85,6 +90,21 @@ class TpmKeyStore(EncryptedDirectoryStore):
             raise KeyStoreError(f"keystore: the TPM refused to create the storage primary key under the owner "
                                 f"hierarchy: {_explain(e, 'owner hierarchy auth (owner_auth_file/owner_auth_env)')}"
                                 ) from None
+        if self._pinned_primary is not None:
+            self._check_primary(self._pinned_primary)
+
+    def _primary_name(self) -> str:
+        return bytes(self.ctx.tr_get_name(self.primary)).hex()
+
+    def _check_primary(self, recorded: str) -> None:
+        """The primary we got must be the one the store was created with, before it salts a session."""
+        name = self._primary_name()
+        if name != recorded:
+            self._disconnect()
+            raise KeyStoreError("keystore: the TPM's storage primary key is not the one this store was created "
+                                f"with (name {name[:16]}..., store.json records {recorded[:16]}...): another TPM, "
+                                "a cleared owner hierarchy, or someone on the TPM bus; refusing to unseal")
+        self._pinned_primary = recorded
 
     def call_locked(self, fn):
         """fn() with _tpm_lock held by the caller, reconnecting once if the TPM link broke.
@@ -190,7 +210,9 @@ class TpmKeyStore(EncryptedDirectoryStore):
                 raise KeyStoreError(f"keystore: the TPM could not seal the KEK: {_explain(e)}") from None
             finally:
                 self.ctx.flush_context(s)
-        section = {"source": "tpm", "primary": f"owner/{PRIMARY_TEMPLATE}", "public": public.marshal().hex(),
+        self._pinned_primary = self._primary_name()
+        section = {"source": "tpm", "primary": f"owner/{PRIMARY_TEMPLATE}", "primary_name": self._pinned_primary,
+                   "public": public.marshal().hex(),
                    "private": private.marshal().hex(), "pcrs": self.pcrs, "pcr_bank": self.bank, "auth": bool(auth)}
         return keks.from_secret(secret, store_id, "tpm-sealed"), section
 
@@ -208,6 +230,13 @@ class TpmKeyStore(EncryptedDirectoryStore):
             raise KeyStoreError("keystore.auth_file: the KEK of this store is sealed with an auth value: "
                                 "configure auth_file or auth_env")
         auth = self._auth()
+        recorded = section.get("primary_name")
+        with self._tpm_lock:
+            if isinstance(recorded, str):
+                self._check_primary(recorded)
+            else:  # a store made before the name was recorded: nothing to compare with (docs/keystore.md)
+                log.warning("store.json records no TPM primary key name: the primary cannot be verified; "
+                            "re-provision the store to pin it", extra={"tcti": self.tcti})
         try:
             public = TPM2B_PUBLIC.unmarshal(bytes.fromhex(section["public"]))[0]
             private = TPM2B_PRIVATE.unmarshal(bytes.fromhex(section["private"]))[0]

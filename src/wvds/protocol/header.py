@@ -47,7 +47,7 @@ def parse_request_header(frame: bytes, available: int | None = None) -> Header:
         raise HeaderError(Status.PAYLOAD_TOO_LARGE, f"payload length {h.length} exceeds {MAX_PAYLOAD}")
     present = len(frame) - HEADER_SIZE if available is None else available
     if h.length != present:
-        raise HeaderError(Status.INVALID_HEADER, f"payload length {h.length} but {present} bytes present")
+        raise HeaderError(Status.INVALID_PAYLOAD, f"payload length {h.length} but {present} bytes present")
     if h.code not in RequestType._value2member_map_:
         raise HeaderError(Status.INVALID_TYPE, f"unknown request type 0x{h.code:02x}")
     return h

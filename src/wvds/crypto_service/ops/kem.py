@@ -2,7 +2,8 @@
 
 The shared secret leaves the service only when asked for (RETURN_SECRET) and
 allowed: always for an inline public key (the caller chose the peer), otherwise
-only if the key's policy has RELEASE_SECRET. Without RETURN_SECRET the secret
+only if the *caller* may release it: RELEASE_SECRET in the key's policy for its
+owner, and in the config grant for anyone else (KeyTable.usage_for). Without RETURN_SECRET the secret
 becomes a new AES-256-GCM key (HKDF-SHA256, info MLKEM_AES_HKDF_INFO) owned by
 the caller, so ML-KEM + AES-GCM end to end never exposes a secret.
 """
@@ -36,25 +37,33 @@ def _settle(ctx, secret: bytes, flags: int, may_release: bool, label: str) -> tu
     return key.key_id, b""
 
 
+def _may_release(ctx, key) -> bool:
+    return bool(ctx.keys.usage_for(ctx.peer, key) & KeyUsage.RELEASE_SECRET)
+
+
 def encaps(ctx, payload: bytes) -> bytes:
     req = MlkemEncapsRequest.decode(payload)
-    alg, pkey = public_key(ctx, req.key, ML_KEM, KeyUsage.ENCAPS)
-    may_release = req.key.inline or bool(
-        ctx.keys.get(ctx.peer, req.key.key_id).record.usage & KeyUsage.RELEASE_SECRET)
-    ct, secret = ossl.mlkem_encapsulate(pkey)
+    if req.key.inline:
+        alg, pkey = public_key(ctx, req.key, ML_KEM, KeyUsage.ENCAPS)
+        ct, secret = ossl.mlkem_encapsulate(pkey)
+        may_release = True
+    else:
+        with ctx.keys.using(ctx.peer, req.key.key_id, KeyUsage.ENCAPS, ML_KEM) as key:
+            alg, may_release = key.algorithm, _may_release(ctx, key)
+            ct, secret = ossl.mlkem_encapsulate(key.pkey)
     key_id, released = _settle(ctx, secret, req.flags, may_release, f"ml-kem-encaps:{alg.name}")
     return MlkemEncapsResponse(key_id, ct, released).encode()
 
 
 def decaps(ctx, payload: bytes) -> bytes:
     req = MlkemDecapsRequest.decode(payload)
-    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.DECAPS, ML_KEM)
-    try:
-        secret = ossl.mlkem_decapsulate(key.pkey, req.ciphertext)
-    except ossl.OsslError as e:  # wrong ciphertext length; a wrong ciphertext of the right length "succeeds" (implicit rejection)
-        raise ServiceError(Status.INVALID_PAYLOAD, f"ML-KEM ciphertext rejected: {e}") from None
-    key_id, released = _settle(ctx, secret, req.flags, bool(key.record.usage & KeyUsage.RELEASE_SECRET),
-                               f"ml-kem-decaps:0x{key.key_id:08x}")
+    with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.DECAPS, ML_KEM) as key:
+        try:
+            secret = ossl.mlkem_decapsulate(key.pkey, req.ciphertext)
+        except ossl.OsslError as e:  # wrong ciphertext length; a wrong one of the right length "succeeds" (implicit rejection)
+            raise ServiceError(Status.INVALID_PAYLOAD, f"ML-KEM ciphertext rejected: {e}") from None
+        may_release = _may_release(ctx, key)
+    key_id, released = _settle(ctx, secret, req.flags, may_release, f"ml-kem-decaps:0x{req.key_id:08x}")
     return MlkemDecapsResponse(key_id, released).encode()
 
 

@@ -43,22 +43,26 @@ def export_public(ctx, payload: bytes) -> bytes:
 
 def export(ctx, payload: bytes) -> bytes:
     req = KeyExportRequest.decode(payload)
-    key = ctx.keys.get(ctx.peer, req.key_id)
-    if req.format == KeyFormat.PUBLIC:
+    with ctx.keys.using(ctx.peer, req.key_id) as key:
+        return _export(ctx, key, req.format)
+
+
+def _export(ctx, key, form: KeyFormat) -> bytes:
+    if form == KeyFormat.PUBLIC:
         if key.pkey is None:
             raise ServiceError(Status.UNSUPPORTED_ALGORITHM, "AES keys have no public part")
         return key.pkey.public_bytes()
     if key.record.owner_uid != ctx.peer.uid or not key.record.usage & KeyUsage.EXPORTABLE:
         raise ServiceError(Status.PERMISSION_DENIED, f"key 0x{key.key_id:08x} is not exportable")
-    if key.record.form == req.format:
+    if key.record.form == form:
         return key.record.material
     if key.pkey is None or key.record.form == KeyFormat.PUBLIC:
         raise ServiceError(Status.INVALID_PAYLOAD, f"{key.algorithm.name} key cannot be exported as "
-                                                   f"{req.format.name.lower()}")
+                                                   f"{form.name.lower()}")
     try:
-        return key.pkey.private_bytes(req.format.name.lower())
+        return key.pkey.private_bytes(form.name.lower())
     except ossl.OsslError as e:
-        raise ServiceError(Status.INVALID_PAYLOAD, f"cannot export as {req.format.name.lower()}: {e}") from None
+        raise ServiceError(Status.INVALID_PAYLOAD, f"cannot export as {form.name.lower()}: {e}") from None
 
 
 def delete(ctx, payload: bytes) -> bytes:

@@ -28,9 +28,9 @@ def public_key(ctx, ref: KeyRef, family: tuple[Algorithm, ...], need: KeyUsage) 
 
 def mldsa_sign(ctx, payload: bytes) -> bytes:
     req = MldsaSignRequest.decode(payload)
-    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.SIGN, ML_DSA)
-    ctx.keys.count_use(key)
-    return ossl.mldsa_sign(key.pkey, req.message, req.context)
+    with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, ML_DSA) as key:
+        ctx.keys.count_use(key)
+        return ossl.mldsa_sign(key.pkey, req.message, req.context)
 
 
 def mldsa_verify(ctx, payload: bytes) -> bytes:
@@ -53,12 +53,12 @@ def _ecdsa_digest(algorithm: Algorithm, hash_alg: HashAlg, flags: int, data: byt
 
 def ecdsa_sign(ctx, payload: bytes) -> bytes:
     req = EcdsaSignRequest.decode(payload)
-    key = ctx.keys.get(ctx.peer, req.key_id, KeyUsage.SIGN, ECDSA)
-    digest, prehashed = _ecdsa_digest(key.algorithm, req.hash_alg, req.flags, req.data)
-    ctx.keys.count_use(key)
-    if key.native is not None:  # the private key lives in the TPM/HSM (keystore.native)
-        return key.native.ecdsa_sign(req.data, digest, prehashed)
-    return ossl.ecdsa_sign(key.pkey, req.data, digest, prehashed)
+    with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, ECDSA) as key:
+        digest, prehashed = _ecdsa_digest(key.algorithm, req.hash_alg, req.flags, req.data)
+        ctx.keys.count_use(key)
+        if key.native is not None:  # the private key lives in the TPM/HSM (keystore.native)
+            return key.native.ecdsa_sign(req.data, digest, prehashed)
+        return ossl.ecdsa_sign(key.pkey, req.data, digest, prehashed)
 
 
 def ecdsa_verify(ctx, payload: bytes) -> bytes:
