@@ -283,3 +283,37 @@ def test_a_private_password_file_is_read(tmp_path):
     pw.write_text("est-pass\r\n")
     pw.chmod(0o600)
     assert config.Credentials(username="u", password_file=str(pw)).password() == "est-pass"
+
+
+@pytest.mark.parametrize("algorithm,response", [
+    ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+    ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+])
+def test_digest_answers_the_rfc_7616_example(algorithm, response):
+    """RFC 7616 section 3.9.1: the published responses for Mufasa / "Circle of Life"."""
+    from wvds.est_service import digest
+    header = (f'Digest realm="http-auth@example.org", qop="auth, auth-int", algorithm={algorithm}, '
+              'nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", '
+              'opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"')
+    (scheme, params), = digest.challenges([header])
+    assert scheme == "digest" and params["realm"] == "http-auth@example.org"
+    value = digest.authorization(params, "GET", "/dir/index.html", "Mufasa", "Circle of Life", allow_md5=True,
+                                 cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")
+    assert f'response="{response}"' in value and "nc=00000001" in value and "qop=auth" in value
+    if algorithm == "MD5":
+        with pytest.raises(digest.DigestError, match="allow_md5_digest"):
+            digest.authorization(params, "GET", "/", "u", "p", allow_md5=False)
+
+
+def test_several_challenges_are_described():
+    from wvds.est_service import digest
+    text = digest.describe(['Digest realm="est", nonce="n", algorithm=SHA-256, qop="auth", Basic realm="est"'])
+    assert text == 'Digest (realm "est", SHA-256), Basic (realm "est")'
+
+
+@pytest.mark.parametrize("suffix", [b"\x00", b"\x00\x00", b"\r\n\x00", b"\x00\r\n"])
+def test_bodies_with_a_c_string_terminator(suffix):
+    der = _cert().public_bytes(serialization.Encoding.DER)
+    text = base64.b64encode(der)
+    body = b"\r\n".join(text[i:i + 64] for i in range(0, len(text), 64)).rstrip(b"=") + suffix
+    assert pkcs7.decode_body(body, "t") == der

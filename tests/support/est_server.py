@@ -69,6 +69,19 @@ DEFAULTS = {
     "csrattrs": None,  # None: 204; {"kind": "legacy"|"template", ...}
     "rollover": False,  # issue from the successor root; /cacerts carries the rollover certificates
     "require_client_cert": [],  # operations that need a TLS client certificate (not Basic)
+    # -- behaviours of EST servers in the field (docs/est-interop.md) --
+    "subject_policy": None,  # "cn_only": the CA keeps only the CN; "reorder": RDNs reversed; "add_o": adds O=
+    "san_policy": None,  # "drop": issued without subjectAltName; "add": one more DNS name
+    "key_usage": None,  # e.g. ["key_encipherment"]: the keyUsage the CA sets (None: none)
+    "eku": "client_auth",  # "server_auth": an extendedKeyUsage without clientAuth
+    "nul_terminated": False,  # a C server: base64 bodies end in NUL, counted in Content-Length
+    "http_auth": "basic",  # "digest": HTTP Digest (RFC 7616) instead of Basic
+    "digest_algorithm": "MD5",  # or "SHA-256"
+    "http_auth_with_cert": False,  # HTTP authentication demanded even with a valid TLS client certificate
+    "chunked": False,  # responses with Transfer-Encoding: chunked
+    "extra_certs": False,  # the enrollment's PKCS#7 also carries the CA and an unrelated certificate
+    "ber_lengths": False,  # the PKCS#7's outer SEQUENCE with a non-minimal (BER) length
+    "refuse_mldsa": None,  # a toolkit that cannot parse ML-DSA CSRs: 400 with this text
 }
 OPS = ("cacerts", "csrattrs", "simpleenroll", "simplereenroll", "serverkeygen", "fullcmc")
 UTC = dt.timezone.utc
@@ -114,7 +127,12 @@ def make_ca(cn: str, key, issuer_name=None, issuer_key=None, days: float = 30, n
     return b.sign(signer, _hash_for(signer))
 
 
-def issue(ca_cert, ca_key, subject: x509.Name, pub, lifetime_s: float, san=None, eku=None, not_before=None):
+KEY_USAGE = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+             "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+
+
+def issue(ca_cert, ca_key, subject: x509.Name, pub, lifetime_s: float, san=None, eku=None, not_before=None,
+          key_usage=None):
     nb = not_before or _now() - dt.timedelta(seconds=1)
     b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject).public_key(pub)
          .serial_number(x509.random_serial_number()).not_valid_before(nb)
@@ -126,6 +144,8 @@ def issue(ca_cert, ca_key, subject: x509.Name, pub, lifetime_s: float, san=None,
         b = b.add_extension(san, critical=False)
     if eku:
         b = b.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    if key_usage:
+        b = b.add_extension(x509.KeyUsage(**{k: k in key_usage for k in KEY_USAGE}), critical=True)
     return b.sign(ca_key, _hash_for(ca_key))
 
 
@@ -241,22 +261,59 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return parts[-1] if parts[-1] in OPS else None
 
     def _send(self, status: int, body: bytes = b"", ctype: str | None = None, headers: dict | None = None):
+        ctl = getattr(self, "ctl", DEFAULTS)
+        if ctl["nul_terminated"] and body and ctype and not ctype.startswith("text/"):
+            body += b"\0"  # the C string's terminator, counted in Content-Length
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        if ctl["chunked"] and body:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(body), 100):
+                piece = body[i:i + 100]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
         self.entry["status"] = status
 
     def _client_cert(self):
         der = self.connection.getpeercert(binary_form=True)
         return x509.load_der_x509_certificate(der) if der else None
 
+    def _challenge(self, ctl) -> dict:
+        if ctl["http_auth"] == "digest":
+            nonce = base64.b64encode(os.urandom(12)).decode()
+            return {"WWW-Authenticate": f'Digest realm="est", qop="auth", nonce="{nonce}", '
+                                        f'algorithm={ctl["digest_algorithm"]}, opaque="wvds"'}
+        return {"WWW-Authenticate": 'Basic realm="est"'}
+
+    def _digest_user(self, ctl) -> str | None:
+        """RFC 7616 check of an Authorization: Digest header (qop=auth); the user, "" if wrong, None if absent."""
+        import re
+        h = self.headers.get("Authorization", "")
+        if not h.startswith("Digest "):
+            return None
+        p = {m.group(1): m.group(2).strip('"') for m in re.finditer(r'(\w+)=("[^"]*"|[^,\s]*)', h[7:])}
+        algo = ctl["digest_algorithm"]
+        hf = (lambda b: hashlib.md5(b).hexdigest()) if algo == "MD5" else (lambda b: hashlib.sha256(b).hexdigest())
+        pw = ctl["users"].get(p.get("username", ""))
+        if pw is None or p.get("algorithm") != algo or p.get("uri") != self.path or p.get("opaque") != "wvds":
+            return ""
+        ha1 = hf(f"{p['username']}:est:{pw}".encode())
+        ha2 = hf(f"{self.command}:{p['uri']}".encode())
+        want = hf(f"{ha1}:{p['nonce']}:{p['nc']}:{p['cnonce']}:{p['qop']}:{ha2}".encode())
+        return p["username"] if p.get("response") == want else ""
+
     def _basic_user(self, ctl) -> str | None:
+        if ctl["http_auth"] == "digest":
+            return self._digest_user(ctl)
         h = self.headers.get("Authorization", "")
         if not h.startswith("Basic "):
             return None
@@ -273,7 +330,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _handle(self, method: str):
-        ctl = self.st.control()
+        ctl = self.ctl = self.st.control()
         self.entry = {"ts": time.time(), "method": method, "path": self.path, "tls": self.connection.version(),
                       "group": getattr(self.server, "group_of", lambda s: "")(self.connection)}
         try:
@@ -289,7 +346,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(delay)
             if op in ctl["status"]:
                 code = int(ctl["status"][op])
-                hdr = {"WWW-Authenticate": 'Basic realm="est"'} if code == 401 else None
+                hdr = self._challenge(ctl) if code == 401 else None
                 return self._send(code, f"forced status {code}\n".encode(), "text/plain", hdr)
             if op == "cacerts" and method == "GET":
                 return self._cacerts(ctl)
@@ -334,7 +391,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.entry["client_cert_issuer"] = client.issuer.rfc4514_string()
             self.entry["client_cert_key"] = type(client.public_key()).__name__
         if user == "":
-            return self._send(401, b"bad credentials\n", "text/plain", {"WWW-Authenticate": 'Basic realm="est"'})
+            return self._send(401, b"bad credentials\n", "text/plain", self._challenge(ctl))
         try:
             text = b"".join(body.split())
             csr = x509.load_der_x509_csr(base64.b64decode(text))
@@ -346,6 +403,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            "csr_sig_oid": csr.signature_algorithm_oid.dotted_string,
                            "csr_key": type(csr.public_key()).__name__,
                            "csr_extensions": [e.oid.dotted_string for e in csr.extensions]})
+        if ctl["refuse_mldsa"] and "MLDSA" in type(csr.public_key()).__name__:
+            return self._send(400, ctl["refuse_mldsa"].encode() + b"\n", "text/plain")
         if not csr.is_signature_valid:
             return self._send(400, b"CSR signature invalid\n", "text/plain")
         authorized = False
@@ -361,10 +420,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._send(403, b"client certificate required\n", "text/plain")
         elif user and not authorized:
             authorized = True
-            self.entry["authenticated_by"] = "basic"
+            self.entry["authenticated_by"] = ctl["http_auth"]
+        if authorized and ctl["http_auth_with_cert"] and not user:
+            authorized = False  # as some servers do unless configured otherwise: HTTP auth on top of TLS
         if not authorized:
-            return self._send(401, b"authentication required\n", "text/plain",
-                              {"WWW-Authenticate": 'Basic realm="est"'})
+            return self._send(401, b"authentication required\n", "text/plain", self._challenge(ctl))
         with self.st.lock:
             n = self.st.seen.get(sha, 0) + 1
             self.st.seen[sha] = n
@@ -385,16 +445,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ctl["wrong_key"]:
             pub = _gen_key("EC-P-256").public_key()
         subject = _name("someone-else") if ctl["wrong_subject"] else csr.subject
+        if ctl["subject_policy"] == "cn_only":
+            subject = x509.Name([a for a in csr.subject if a.oid == NameOID.COMMON_NAME])
+        elif ctl["subject_policy"] == "reorder":
+            subject = x509.Name(list(reversed(list(csr.subject))))
+        elif ctl["subject_policy"] == "add_o":
+            subject = x509.Name(list(csr.subject) + [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CA Policy Inc")])
         try:
             san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
             san = None
-        cert = issue(ca, ca_key, subject, pub, float(ctl["lifetime_s"]), san=san,
-                     eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
+        if ctl["san_policy"] == "drop":
+            san = None
+        elif ctl["san_policy"] == "add":
+            san = x509.SubjectAlternativeName(list(san or []) + [x509.DNSName("added-by-ca.example")])
+        eku = [ExtendedKeyUsageOID.SERVER_AUTH] if ctl["eku"] == "server_auth" else [ExtendedKeyUsageOID.CLIENT_AUTH]
+        cert = issue(ca, ca_key, subject, pub, float(ctl["lifetime_s"]), san=san, eku=eku,
+                     key_usage=ctl["key_usage"])
         self.entry["issued_serial"] = format(cert.serial_number, "x")
         headers = {"Content-Transfer-Encoding": "base64"} if ctl["whitespace"] else None
-        self._send(200, _b64(_certs_only([cert]), ctl["whitespace"]), "application/pkcs7-mime; smime-type=certs-only",
-                   headers)
+        certs = [cert] + ([ca, p.wrong] if ctl["extra_certs"] else [])
+        der = _certs_only(certs)
+        if ctl["ber_lengths"]:  # the outer SEQUENCE's length in a longer form than DER allows
+            n = len(der) - 4
+            assert der[:2] == b"\x30\x82" and int.from_bytes(der[2:4], "big") == n
+            der = b"\x30\x84" + n.to_bytes(4, "big") + der[4:]
+        self._send(200, _b64(der, ctl["whitespace"]), "application/pkcs7-mime; smime-type=certs-only", headers)
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

@@ -90,6 +90,7 @@ class Server:
     max_response_bytes: int = 1 << 20
     bootstrap: Credentials = Credentials()
     reenroll: Credentials = Credentials()
+    allow_md5_digest: bool = False  # answer an MD5-only Digest challenge (not FIPS-approved; digest.py)
 
     def path(self, operation: str) -> str:
         return f"/.well-known/est/{self.label}/{operation}" if self.label else f"/.well-known/est/{operation}"
@@ -126,6 +127,7 @@ class CertificateSpec:
     poll: Poll = Poll()
     bootstrap_on_expiry: bool = True
     clock_skew_s: float = 300.0
+    strict_subject: bool = False  # refuse a certificate whose subject/SAN differ from the request
 
 
 @dataclass(frozen=True)
@@ -277,12 +279,13 @@ def _server(name: str, f: _Fields) -> Server:
     auth = f.sub("auth")
     bootstrap = _credentials(auth.sub("bootstrap"), reenroll=False)
     reenroll = _credentials(auth.sub("reenroll"), reenroll=True)
+    allow_md5 = auth.get("allow_md5_digest", bool, False)
     auth.unknown()
     f.unknown()
     if not reenroll.any:
         reenroll = Credentials(bootstrap.username, bootstrap.password_file)
     return Server(name, host, port, label, ta, fp, server_name, TlsSettings(min_v, max_v, tuple(groups)),
-                  float(timeout), max_bytes, bootstrap, reenroll)
+                  float(timeout), max_bytes, bootstrap, reenroll, allow_md5)
 
 
 def _subject(f: _Fields) -> tuple[tuple[str, str], ...]:
@@ -368,9 +371,11 @@ def _certificate(i: int, f: _Fields, servers: dict[str, Server]) -> CertificateS
     p.unknown()
     fallback = f.get("bootstrap_on_expiry", bool, True)
     skew = f.get("clock_skew_s", (int, float), 300.0, lambda v: 0 <= v <= 86400, "must be 0 .. 86400")
+    strict = f.get("strict_subject", bool, False)
     f.unknown()
     return CertificateSpec(name or f"#{i}", server or "", CONFIG_NAMES.get(alg_text, "ML-DSA-65"), subject, san,
-                           key_label, rekey, honour, float(renew_at), float(jitter), retry, poll, fallback, float(skew))
+                           key_label, rekey, honour, float(renew_at), float(jitter), retry, poll, fallback, float(skew),
+                           strict)
 
 
 def parse(doc: Any, path: str = "<config>") -> Config:

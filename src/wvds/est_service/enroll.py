@@ -9,8 +9,9 @@
     send     /simpleenroll or /simplereenroll; on 202 wait Retry-After (bounded) and resend.
              Re-enrollment may authenticate with the current certificate (client_cert "current"):
              its generation's key.ref.pem is the TLS "private key", crypto_service signs
-    verify   the answer must contain a certificate for exactly our public key, with the
-             CSR's subject, chaining to a trust anchor, valid now
+    verify   the answer must contain a certificate for exactly our public key, chaining to a
+             trust anchor, valid now and fit for use (issued.py); a subject or subjectAltName
+             the CA rewrote is accepted and logged (refused with `strict_subject`)
     commit   new generation made current atomically (store.py); only then is the pending
              request cleared and the superseded key scheduled for deletion
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 from asn1crypto import x509 as ax509
 
-from wvds.est_service import asn1, chain, csrattrs, pkcs7
+from wvds.est_service import asn1, chain, csrattrs, issued, pkcs7
 from wvds.est_service.cacerts import TrustStore
 from wvds.est_service.config import CertificateSpec, Config, Credentials, Server
 from wvds.est_service.csr import CsrContent, build as build_csr
@@ -335,16 +336,19 @@ class Enrollment:
         from asn1crypto import csr as acsr
         info = acsr.CertificationRequest.load(csr_der)["certification_request_info"]
         spki = info["subject_pk_info"].dump()
-        subject = info["subject"]
         try:
             mine = [c for c in certs if c.public_key.spki_der == spki]
             if not mine:
                 raise ValidationError(f"{pending.operation}: the server returned no certificate for our public key "
                                       f"(got {', '.join(repr(c.subject_text) for c in certs)})")
             leaf = mine[0]
-            if leaf.subject != subject:
-                raise ValidationError(f"{pending.operation}: certificate subject {leaf.subject_text!r} differs from "
-                                      f"the requested {subject.human_friendly!r}")
+            changed = issued.differences(info, leaf)
+            if changed and self.spec.strict_subject:
+                raise ValidationError(f"{pending.operation}: the certificate differs from the request "
+                                      f"({'; '.join(changed)}) and strict_subject is set")
+            why = issued.unfit(leaf, client_auth=self.server.reenroll.current)
+            if why:
+                raise ValidationError(f"{pending.operation}: the certificate is not usable: {why}")
             when = utcnow()
             path = chain.validate(leaf, [c for c in certs if c != leaf] + self.trust.ca_certs,
                                   self.trust.anchors(when), when, self.spec.clock_skew_s)
@@ -357,13 +361,18 @@ class Enrollment:
         key_label = self.spec.key_label
         credential = self.store.commit(leaf, path.intermediates, pending.key_id, pending.key_algorithm, key_label,
                                        extra={"server": self.server.name,
-                                              "csr_sha256": hashlib.sha256(csr_der).hexdigest()},
+                                              "csr_sha256": hashlib.sha256(csr_der).hexdigest(),
+                                              "differences": changed},
                                        crypto_socket=self.cfg.crypto_socket)
         superseded = current.key_id if current is not None and current.key_id != pending.key_id else None
         self.state.pending = None
         if superseded is not None:
             self.state.retire_keys.append(superseded)
         self.save_state()
+        if changed:  # RFC 7030 lets the CA decide the content; say exactly what it changed
+            log.warning("the CA changed the requested content", extra={**self.log, "differences": changed,
+                                                                       "subject": leaf.subject_text,
+                                                                       "san": leaf.san_text})
         log.info("certificate installed", extra={**self.log, "generation": credential.generation,
                                                  "serial": leaf.serial_hex, "not_after": leaf.not_after.isoformat(),
                                                  "key_id": pending.key_id, "rekeyed": pending.new_key,

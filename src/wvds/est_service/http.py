@@ -32,6 +32,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
+from wvds.est_service import digest
 from wvds.est_service.config import Credentials, Server
 from wvds.est_service.errors import AuthError, Cancelled, ConfigError, HttpStatusError, TransportError
 from wvds.private_file import PrivateFileError, open_private
@@ -186,16 +187,37 @@ class EstHttp:
 
     def request(self, method: str, operation: str, body: bytes | None = None,
                 content_type: str | None = None) -> Response:
-        self.cancel.check()
+        """One request; with HTTP credentials, Basic is sent at once and a Digest challenge in a 401 is
+        answered by sending the request once more (RFC 7616; a fresh connection, as every request)."""
         path = self.server.path(operation)
+        creds = self.credentials if self.credentials is not None and self.credentials.basic else None
+        authorization = None
+        if creds is not None:
+            token = base64.b64encode(f"{creds.username}:{creds.password()}".encode()).decode()
+            authorization = f"Basic {token}"
+        result = self._send(method, path, operation, body, content_type, authorization)
+        if result.status == 401 and creds is not None:
+            offered = result.headers.get_all("WWW-Authenticate") or []
+            digest_params = next((p for scheme, p in digest.challenges(offered) if scheme == "digest"), None)
+            if digest_params is not None:
+                try:
+                    authorization = digest.authorization(digest_params, method, path, creds.username,
+                                                         creds.password(), self.server.allow_md5_digest)
+                except digest.DigestError as e:
+                    raise AuthError(401, operation, f"{e} (the server asks for {digest.describe(offered)})") from None
+                result = self._send(method, path, operation, body, content_type, authorization)
+        return result
+
+    def _send(self, method: str, path: str, operation: str, body: bytes | None, content_type: str | None,
+              authorization: str | None) -> Response:
+        self.cancel.check()
         headers = {"Host": f"{self.server.host}:{self.server.port}", "User-Agent": "wvds-est-service",
                    "Accept": "*/*", "Connection": "close"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/octet-stream"
             headers["Content-Transfer-Encoding"] = "base64"  # RFC 8951: ignored by current servers, wanted by old
-        if self.credentials is not None and self.credentials.basic:
-            token = base64.b64encode(f"{self.credentials.username}:{self.credentials.password()}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
+        if authorization is not None:
+            headers["Authorization"] = authorization
         sock = None
         try:
             raw = socket.create_connection((self.server.host, self.server.port), timeout=self.server.timeout_s)
@@ -252,7 +274,10 @@ def raise_for_status(resp: Response, operation: str, ok: tuple[int, ...]) -> Non
     if resp.status in ok:
         return
     detail = _error_text(resp)
-    if resp.status in (401, 403):
+    if resp.status == 401:  # say what the server asked for: the fix is in the credentials it wants
+        raise AuthError(401, operation, f"{detail}; the server asks for "
+                                        f"{digest.describe(resp.headers.get_all('WWW-Authenticate') or [])}")
+    if resp.status == 403:
         raise AuthError(resp.status, operation, detail)
     if 300 <= resp.status < 400:
         detail = f"redirect to {resp.header('Location')!r} not followed"

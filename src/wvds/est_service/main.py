@@ -68,8 +68,9 @@ def print_status(cfg, as_json: bool) -> int:
         print(f"status of {doc.get('updated')} (est_service pid {doc.get('pid')})")
         for c in doc.get("certificates", []):
             print(f"\n{c['name']}  [{c.get('state')}]  server {c.get('server')}")
-            for key in ("subject", "serial", "not_before", "not_after", "renew_after", "next_attempt", "last_attempt",
-                        "last_success", "failures", "last_error", "pending", "key_id", "key_algorithm", "certificate"):
+            for key in ("subject", "differs_from_request", "serial", "not_before", "not_after", "renew_after",
+                        "next_attempt", "last_attempt", "last_success", "failures", "last_error", "pending", "key_id",
+                        "key_algorithm", "certificate"):
                 if c.get(key) not in (None, [], ""):
                     print(f"  {key:13} {c[key]}")
     bad = [c for c in doc.get("certificates", []) if c.get("state") not in ("valid", "renewal due")]
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             ok = daemon.once(force=args.force, names=args.name)
         finally:
             daemon.close()
+        for line in daemon.skipped:
+            print(f"wvds_est_service: {line}", file=sys.stderr)
         return 0 if ok else 1
 
     stop = threading.Event()

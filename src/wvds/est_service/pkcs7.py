@@ -2,8 +2,9 @@
 
 Lenient where RFC 8951 says so: the base64 body may contain whitespace and line
 breaks anywhere, may lack padding, and the Content-Transfer-Encoding header is
-ignored (base64 is always assumed). Also tolerated, because deployed servers do
-it: a PEM-armored body, and a raw DER body. Strict about the structure: the
+ignored, absent or in any case (base64 is always assumed). Also tolerated, because
+deployed servers do it: NUL bytes after the body (a C server that counts the
+string's terminator in Content-Length), a PEM-armored body, and a raw DER body. Strict about the structure: the
 content must be a CMS ContentInfo of type signedData whose certificates are
 well-formed X.509 certificates; anything else is a ProtocolError.
 """
@@ -25,6 +26,8 @@ _B64 = re.compile(rb"^[A-Za-z0-9+/]*={0,2}$")
 
 def decode_body(body: bytes, what: str) -> bytes:
     """DER from an EST response body (base64 with any whitespace; PEM or raw DER tolerated)."""
+    if body[:1] != b"\x30":  # not DER: text, whose trailing NULs are a C string's terminator
+        body = body.rstrip(b"\x00 \t\r\n")
     if not body or not body.strip():
         raise ProtocolError(f"{what}: empty body")
     if body[:1] == b"\x30":  # DER already (base64 text never starts with "0" = 0x30 for a SEQUENCE: "MI...")

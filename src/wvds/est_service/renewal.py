@@ -128,6 +128,7 @@ class Managed:
                 "not_before": iso(cur.cert.not_before.timestamp()), "not_after": iso(na),
                 "key_id": cur.key_id, "key_algorithm": cur.key_algorithm, "generation": cur.generation,
                 "certificate": os.path.join(self.dir, "current", "cert.pem"),
+                "differs_from_request": list(cur.differences),
             })
         entry.update({
             "renew_after": iso(st.renew_after) if cur is not None else None,
@@ -143,6 +144,7 @@ class Managed:
 class Daemon:
     def __init__(self, cfg: Config):
         self.cfg = cfg
+        self.skipped: list[str] = []  # once(): certificates not attempted that are not valid or failing
         self.keys = KeyService(cfg.crypto_socket, cfg.crypto_timeout_ms)
         self.certs = [Managed(cfg, spec) for spec in cfg.certificates]
         self.cancel = Cancel()
@@ -234,11 +236,19 @@ class Daemon:
         True if every attempt made succeeded and every selected certificate is valid now.
         """
         ok = True
+        self.skipped = []
         for m in self.certs:
             if names and m.spec.name not in names:
                 continue
-            if force or m.due() <= time.time():
+            due = m.due()
+            if force or due <= time.time():
                 ok = self.attempt(m) is not None and ok
+            elif m.current is None or m.state.failures:  # not attempted, and it needs attention: say why
+                st = m.state
+                why = (f"after {st.failures} failed attempt(s) (last error: {st.last_error})" if st.failures
+                       else "a request is pending at the server" if st.pending is not None else "not yet due")
+                self.skipped.append(f"{m.spec.name}: skipped, the next attempt is due at {iso(due)} {why}; "
+                                    "--force attempts it now")
         self.write_status()
         now = time.time()
         return ok and all(m.current is not None and m.current.cert.not_after.timestamp() > now

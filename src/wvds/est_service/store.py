@@ -82,6 +82,7 @@ class Credential:
     key_algorithm: str
     key_label: str
     csr_sha256: str = ""  # the request this certificate answered
+    differences: tuple[str, ...] = ()  # what the CA changed against the request (issued.py)
 
     @property
     def directory_name(self) -> str:
@@ -129,7 +130,8 @@ class CertStore:
         if not certs or certs[0].fingerprint != meta.get("certificate_sha256"):
             raise EstError(f"{d}: chain.pem does not start with the certificate key.json names")
         return Credential(gen, certs[0], certs[1:], int(meta["key_id"]), meta["key_algorithm"],
-                          meta.get("key_label", ""), meta.get("csr_sha256", ""))
+                          meta.get("key_label", ""), meta.get("csr_sha256", ""),
+                          tuple(str(d) for d in meta.get("differences") or ()))
 
     def key_reference(self, credential: Credential, socket_path: str) -> str:
         """Path of the generation's key reference (key.ref.pem) naming socket_path, for TLS client
@@ -191,7 +193,8 @@ class CertStore:
         os.replace(link_tmp, self.current_link)  # the commit point
         fsync_dir(self.dir)
         self.prune()
-        return Credential(gen, cert, list(chain), key_id, key_algorithm, key_label, meta.get("csr_sha256", ""))
+        return Credential(gen, cert, list(chain), key_id, key_algorithm, key_label, meta.get("csr_sha256", ""),
+                          tuple(meta.get("differences") or ()))
 
     def previous(self) -> Credential | None:
         cur = self.current_generation()
