@@ -20,8 +20,8 @@ re-export them). Private keys in a PKCS#12 are never extracted.
 
 Chain verification checks names, validity, CA flags and key usage here, and the
 signatures with OpenSSL 3.5 or later (ML-DSA): the delivery's own bin/<arch>/openssl
-is found next to this script (or give --openssl / $WVDS_OPENSSL). Without such an
-OpenSSL the signatures are not checked and the exit status is 3.
+is found next to this script (or give --openssl / $WVDS_OPENSSL; "none" for no OpenSSL).
+Without such an OpenSSL the signatures are not checked and the exit status is 3.
 
 Exit status: 0 success; 1 bad input or verification failed; 2 usage error;
 3 signatures could not be checked.
@@ -954,7 +954,10 @@ def _write(path: str, data: bytes) -> None:
 
 
 def find_openssl(explicit: str | None) -> str | None:
-    """An OpenSSL 3.5+ command: --openssl, $WVDS_OPENSSL, the delivery's, /opt/wvds/bin, then PATH."""
+    """An OpenSSL 3.5+ command: --openssl, $WVDS_OPENSSL, the delivery's, /opt/wvds/bin, then PATH.
+    "none" (as --openssl or $WVDS_OPENSSL) uses no OpenSSL: structure only, signatures not checked."""
+    if "none" in (explicit, os.environ.get("WVDS_OPENSSL")):
+        return None
     here = os.path.dirname(os.path.abspath(__file__))
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
     candidates = [explicit, os.environ.get("WVDS_OPENSSL"),
@@ -1070,7 +1073,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("cert", metavar="CERT", help="the certificate (or a chain file, leaf first)")
     s.add_argument("--ca", action="append", required=True, metavar="FILE", help="trust anchors (repeatable)")
     s.add_argument("--untrusted", action="append", metavar="FILE", help="intermediate CAs (repeatable)")
-    s.add_argument("--openssl", metavar="PATH", help="OpenSSL 3.5+ to check signatures with")
+    s.add_argument("--openssl", metavar="PATH",
+                   help='OpenSSL 3.5+ to check signatures with ("none": check the structure only)')
     s.set_defaults(func=cmd_verify)
     return ap
 

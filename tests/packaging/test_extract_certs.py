@@ -98,9 +98,16 @@ def test_verify_catches_a_forged_signature(certs, tmp_path):
     assert r.returncode == 1 and b"FAILED" in r.stdout, r.stdout + r.stderr
 
 
-def test_verify_without_openssl_says_signatures_were_not_checked(certs):
-    r = tool("verify", "--ca", certs / "root_ca.pem", certs / "service_cert.pem",
-             env={"PATH": "/nonexistent"})
+@pytest.mark.parametrize("how", ["nothing-found", "--openssl-none", "env-none"])
+def test_verify_without_openssl_says_signatures_were_not_checked(certs, how):
+    args, env = [], {"PATH": "/nonexistent"}
+    if how == "--openssl-none":
+        args = ["--openssl", "none"]
+    elif how == "env-none":
+        env["WVDS_OPENSSL"] = "none"
+    elif os.path.exists("/opt/wvds/bin/openssl"):  # an installed delivery is found there, by design
+        pytest.skip("an installed delivery provides /opt/wvds/bin/openssl")
+    r = tool("verify", "--ca", certs / "root_ca.pem", certs / "service_cert.pem", *args, env=env)
     assert r.returncode == 3 and b"SIGNATURES WERE NOT CHECKED" in r.stdout
 
 

@@ -60,8 +60,8 @@ echo "== install"
 "$DELIVERY/install.sh"
 test -e /etc/opt/wvds/ssl/openssl.cnf && test -x /opt/wvds/bin/openssl
 echo "== service (as its systemd unit starts it)"
-unit=/etc/systemd/system/wvds-crypto.service
-test -e "$unit" || unit=/lib/systemd/system/wvds-crypto.service
+unit=/etc/systemd/system/wvds-crypto.service  # installed with systemd; else the template beside the release
+test -e "$unit" || unit=/opt/wvds/current/systemd/wvds-crypto.service
 conf=$(sed -n 's/^Environment=OPENSSL_CONF=//p' "$unit")
 start=$(sed -n 's/^ExecStart=//p' "$unit")
 user=$(sed -n 's/^User=//p' "$unit")
@@ -74,9 +74,11 @@ grep -q "crypto_service ready" "$W/service.log" || { cat "$W/service.log"; exit 
 /opt/wvds/bin/wvdsctl --socket /run/wvds/crypto.sock status
 echo "== the suite's slice, with the installation present"
 cd "$ROOT"
+base=$(mktemp -d /tmp/wvds-im.XXXXXX)  # short: tests put Unix sockets below it (108-byte limit)
 env -u OPENSSL_CONF -u OPENSSL_MODULES -u WVDS_OPENSSL PATH="/opt/wvds/bin:$PATH" \
     WVDS_TEST_INSIDE_INSTALLED_MACHINE=1 "$PYTHON" -m pytest -p no:cacheprovider -q \
-    --basetemp="$W/pytest" "$@"
+    --basetemp="$base" "$@" || { rm -rf "$base"; exit 1; }
+rm -rf "$base"
 kill -0 $svc || { echo "the installed service died during the run"; cat "$W/service.log"; exit 1; }
 echo "== installed service still running"
 """
