@@ -14,7 +14,7 @@ in flight uses every core (OpenSSL calls release the GIL). Many clients use
 every core anyway: each has its own serving thread. The channel is closed only
 when the thread has stopped and no worker still holds one of its slots.
 
-What a client cannot make the service do (docs/transport.md, "Limits"):
+What a client cannot make the service do (docs/transport.md, "One request"):
 * take a slot twice: the service holds every slot it takes (in C, wvds_srv_fast_release)
   until just before it publishes that slot's answer, whatever the client writes into the
   slot's state word;
