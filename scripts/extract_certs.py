@@ -955,8 +955,9 @@ def _write(path: str, data: bytes) -> None:
 
 def find_openssl(explicit: str | None) -> str | None:
     """An OpenSSL 3.5+ command: --openssl, $WVDS_OPENSSL, the delivery's, /opt/wvds/bin, then PATH.
-    "none" (as --openssl or $WVDS_OPENSSL) uses no OpenSSL: structure only, signatures not checked."""
-    if "none" in (explicit, os.environ.get("WVDS_OPENSSL")):
+    "none" (as --openssl, or as $WVDS_OPENSSL without --openssl) uses no OpenSSL: structure only,
+    signatures not checked."""
+    if (explicit or os.environ.get("WVDS_OPENSSL")) == "none":
         return None
     here = os.path.dirname(os.path.abspath(__file__))
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())

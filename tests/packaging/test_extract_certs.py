@@ -26,6 +26,7 @@ OPENSSL = HOST.openssl_root / "bin" / "openssl"
 def tool(*args, stdin: bytes | None = None, env: dict | None = None, python: list | None = None, script=TOOL):
     cmd = (python or [STOCK_PYTHON, "-I", "-S"]) + [str(script), *map(str, args)]
     e = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSSL_", "WVDS_"))}
+    e["WVDS_OPENSSL"] = "none"  # hermetic: signatures are checked only with an explicit --openssl
     e.update(env or {})
     return subprocess.run(cmd, input=stdin, capture_output=True, env=e, timeout=120)
 
@@ -81,11 +82,13 @@ def test_show_json(certs):
 def test_test_pki_chains_verify_with_the_delivered_openssl(certs, unpacked):
     """Run from the delivery, the tool finds bin/<arch>/openssl beside its own directory."""
     delivered = unpacked / "scripts" / "extract_certs.py"
+    lookup = {"WVDS_OPENSSL": ""}  # the tool's own search (the delivery's bin/ comes before /opt/wvds/bin)
     for chain in (certs, certs / "ecdsa"):
         for leaf in ("service_cert.pem", "client_cert.pem"):
-            out = ok("verify", "--ca", chain / "root_ca.pem", chain / leaf, script=delivered)
+            out = ok("verify", "--ca", chain / "root_ca.pem", chain / leaf, script=delivered, env=lookup)
             assert f"signatures checked by {delivered.parent}/../bin/" in out and ": OK" in out
-    r = tool("verify", "--ca", certs / "ecdsa" / "root_ca.pem", certs / "service_cert.pem", script=delivered)
+    r = tool("verify", "--ca", certs / "ecdsa" / "root_ca.pem", certs / "service_cert.pem", script=delivered,
+             env=lookup)
     assert r.returncode == 1 and b"does not reach" in r.stdout and b"verification FAILED" in r.stdout
 
 
@@ -100,7 +103,7 @@ def test_verify_catches_a_forged_signature(certs, tmp_path):
 
 @pytest.mark.parametrize("how", ["nothing-found", "--openssl-none", "env-none"])
 def test_verify_without_openssl_says_signatures_were_not_checked(certs, how):
-    args, env = [], {"PATH": "/nonexistent"}
+    args, env = [], {"PATH": "/nonexistent", "WVDS_OPENSSL": ""}
     if how == "--openssl-none":
         args = ["--openssl", "none"]
     elif how == "env-none":
