@@ -12,7 +12,11 @@
  *   wvds_srv_init_control: [c_void_p, c_uint16, c_uint32] -> c_int
  *   wvds_srv_next:         [c_void_p, c_uint16, c_int, c_int, c_uint32, c_int, c_void_p, c_uint32,
  *                           POINTER(c_uint32)] -> c_int
+ *   wvds_srv_pending:      [c_void_p, c_uint16] -> c_int
  *   wvds_srv_complete:     [c_void_p, c_uint16, c_int, c_char_p, c_uint32] -> c_int
+ *
+ * The service passes a session (wvds_srv_fast.h) to wvds_srv_serve, which then also holds every
+ * slot it returns until wvds_srv_fast_release: without one (wvds_srv_next) nothing is held.
  */
 #ifndef WVDS_SRV_H
 #define WVDS_SRV_H
