@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import mldsa
 
 from keystore.conftest import make_backend
+from support.service import start_fails
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, KeyFormat, Status
 
@@ -20,16 +21,6 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture
 def fb(request, tmp_path, fips_env):
     return make_backend("file", request, tmp_path, fips_env)
-
-
-def start_fails(svc, *messages: str) -> str:
-    with pytest.raises(RuntimeError) as e:
-        svc.start()
-    text = str(e.value)
-    assert "cannot start" in text, text
-    for m in messages:
-        assert m in text, text
-    return text
 
 
 def test_damaged_or_tampered_key_files_are_reported_by_id_and_skipped(fb):

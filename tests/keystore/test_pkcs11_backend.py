@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from keystore.conftest import PIN, TOKEN_LABEL, make_backend
-from keystore.test_file_backend import start_fails
+from support.service import start_fails
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, KeyUsage, Status
 

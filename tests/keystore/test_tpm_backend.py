@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from support.tpm import Swtpm
 
 from keystore.conftest import make_backend
-from keystore.test_file_backend import start_fails
+from support.service import start_fails
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KeyFormat, KeyUsage, Status
 

@@ -101,3 +101,15 @@ class ServiceProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def start_fails(svc: ServiceProcess, *messages: str) -> str:
+    """The service refuses to start, saying "cannot start" and each of `messages`; its output."""
+    import pytest
+    with pytest.raises(RuntimeError) as e:
+        svc.start()
+    text = str(e.value)
+    assert "cannot start" in text, text
+    for m in messages:
+        assert m in text, text
+    return text

@@ -163,7 +163,8 @@ def refuse(sock: socket.socket, status: Status) -> None:
 
 
 class Listener:
-    """The service's Unix socket. `admit(creds)` returns SUCCESS or the status to refuse with."""
+    """The service's Unix socket: accept_connection() reads the peer's credentials (nothing shared yet);
+    the service applies its access list, then handshake() shares the memory (service.py)."""
 
     def __init__(self, path: str, mode: int):
         self.path = path
@@ -177,16 +178,6 @@ class Listener:
             os.umask(old)
         os.chmod(path, mode)
         self.sock.listen(64)
-
-    def accept(self, admit: Callable[[Credentials], Status], slots_for: Callable[[int], int],
-               next_client_id: Callable[[], int]) -> Channel | None:
-        """Block for one connection; return its Channel, or None if it was refused."""
-        sock, creds = self.accept_connection()
-        verdict = admit(creds)
-        if verdict != Status.SUCCESS:
-            refuse(sock, verdict)
-            return None
-        return self.handshake(sock, creds, slots_for, next_client_id)
 
     def accept_connection(self) -> tuple[socket.socket, Credentials]:
         """Block for one connection; return it with the peer's kernel-reported credentials (nothing shared yet)."""
