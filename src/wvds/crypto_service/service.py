@@ -47,17 +47,16 @@ class CryptoService:
         self.listener: Listener | None = None
         workers = config.workers or os.cpu_count() or 2
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
-        # The pool's queue is bounded: past POOL_QUEUE_PER_WORKER requests a worker, a serving thread
-        # answers its client's request itself (that client waits; nothing piles up in memory).
-        self.pool_room = threading.BoundedSemaphore(workers * (1 + POOL_QUEUE_PER_WORKER))
         # One token bucket per client identity (uid, or gid with rate_limit.per = "gid"), kept for the
         # service's lifetime: reconnecting or opening more connections gains nothing. Identities are
         # bounded by the access list.
         self._buckets: dict[tuple[str, int], TokenBucket] = {}
-        # Requests in the pool now, the most at once, and the most one session had at once (STATUS "pool").
+        # The pool's queue is bounded: past POOL_QUEUE_PER_WORKER requests a worker, a serving thread
+        # answers its client's request itself (that client waits; nothing piles up in memory). Also
+        # STATUS "pool": requests in it now, the most at once, the most one session had at once.
         self.pool_stats = {"capacity": workers * (1 + POOL_QUEUE_PER_WORKER), "in_use": 0, "peak": 0,
                            "session_peak": 0}
-        self._pool_stats_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
 
     # -- start-up ----------------------------------------------------------
     def start(self) -> None:
@@ -101,16 +100,24 @@ class CryptoService:
             self._pending[creds.uid] = self._pending.get(creds.uid, 0) + 1
         return Status.SUCCESS
 
-    def pool_taken(self, session_pooled: int) -> None:
-        with self._pool_stats_lock:
+    def pool_enter(self, session_pooled: int) -> bool:
+        """Room in the worker pool for one more request of a session that has session_pooled there?"""
+        with self._pool_lock:
             st = self.pool_stats
+            if st["in_use"] >= st["capacity"]:
+                return False
             st["in_use"] += 1
             st["peak"] = max(st["peak"], st["in_use"])
-            st["session_peak"] = max(st["session_peak"], session_pooled)
+            st["session_peak"] = max(st["session_peak"], session_pooled + 1)
+            return True
 
-    def pool_returned(self) -> None:
-        with self._pool_stats_lock:
+    def pool_leave(self) -> None:
+        with self._pool_lock:
             self.pool_stats["in_use"] -= 1
+
+    def _pool_snapshot(self) -> dict[str, int]:
+        with self._pool_lock:
+            return dict(self.pool_stats)
 
     def bucket_for(self, creds) -> TokenBucket:
         rl = self.config.rate_limit
@@ -184,7 +191,7 @@ class CryptoService:
                                       "per": cfg.rate_limit.per}},
             "keystore": self.store.describe(),
             "clients": len(self.sessions),
-            "pool": dict(self.pool_stats),
+            "pool": self._pool_snapshot(),
             "uptime_s": round(time.time() - self.started, 3),
         }
 

@@ -93,31 +93,28 @@ class Session:
         try:
             self._answer(slot, frame)
         finally:
-            with self._lock:
-                self._pooled -= 1
-            self.service.pool_returned()
-            self.service.pool_room.release()
+            self._left_pool()
             self._release()
 
     def _to_pool(self, slot: int, frame: bytes) -> bool:
         """Hand a request to the worker pool if this client and the pool have room for it."""
-        if self._pooled >= self.channel.slots or not self.service.pool_room.acquire(blocking=False):
-            return False
         with self._lock:
+            if self._pooled >= self.channel.slots or not self.service.pool_enter(self._pooled):
+                return False
             self._users += 1
             self._pooled += 1
-            pooled = self._pooled
-        self.service.pool_taken(pooled)
         try:
             self.service.pool.submit(self._answer_in_pool, slot, frame)
         except RuntimeError:  # pool shut down: the service is stopping
-            with self._lock:
-                self._pooled -= 1
-            self.service.pool_returned()
-            self.service.pool_room.release()
+            self._left_pool()
             self._release()
             self._complete(slot, pack_response(Status.SHUTTING_DOWN))
         return True
+
+    def _left_pool(self) -> None:
+        with self._lock:
+            self._pooled -= 1
+        self.service.pool_leave()
 
     def _serve(self) -> None:
         buf = ctypes.create_string_buffer(REQ_AREA)

@@ -191,9 +191,10 @@ class EstHttp:
         answered by sending the request once more (RFC 7616; a fresh connection, as every request)."""
         path = self.server.path(operation)
         creds = self.credentials if self.credentials is not None and self.credentials.basic else None
-        authorization = None
+        authorization = password = None
         if creds is not None:
-            token = base64.b64encode(f"{creds.username}:{creds.password()}".encode()).decode()
+            password = creds.password()  # read once per request, never kept
+            token = base64.b64encode(f"{creds.username}:{password}".encode()).decode()
             authorization = f"Basic {token}"
         result = self._send(method, path, operation, body, content_type, authorization)
         if result.status == 401 and creds is not None:
@@ -202,7 +203,7 @@ class EstHttp:
             if digest_params is not None:
                 try:
                     authorization = digest.authorization(digest_params, method, path, creds.username,
-                                                         creds.password(), self.server.allow_md5_digest)
+                                                         password, self.server.allow_md5_digest)
                 except digest.DigestError as e:
                     raise AuthError(401, operation, f"{e} (the server asks for {digest.describe(offered)})") from None
                 result = self._send(method, path, operation, body, content_type, authorization)
