@@ -5,6 +5,7 @@
  * build with the same FIPS configuration. bench/run_bench.py builds and runs it.
  *
  *   bench_service SOCKET [seconds-per-test]
+ *   bench_service SOCKET fill KEYS N       (full replay windows for bench/replay_restart.py)
  */
 #define _GNU_SOURCE
 #include <openssl/core_names.h>
@@ -206,6 +207,126 @@ static int evp_kemgen(void *a) {
     return 0;
 }
 
+/* ---- replay protection: decryption with and without (docs/replay.md) ------------------ */
+
+typedef struct {
+    double p50_us, p99_us, per_s;
+} decrypt_figures;
+
+static decrypt_figures figures_of(double *lat, int count, double total_s) {
+    qsort(lat, count, sizeof *lat, cmp_double);
+    return (decrypt_figures){lat[count / 2], lat[count * 99 / 100], count / total_s};
+}
+
+/* Seals `count` distinct messages of n bytes with the service, then decrypts each once (a protected
+ * key refuses a second time), timing every request. */
+static decrypt_figures svc_decrypt_figures(wvds_conn *conn, uint32_t key_id, size_t n, int count) {
+    size_t sealed_len = n + WVDS_AES_SEALED_OVERHEAD, len;
+    uint8_t *sealed = malloc(sealed_len * count), *pt = malloc(n + 1), *in = calloc(1, n + 1);
+    double *lat = malloc(sizeof *lat * count);
+    for (int i = 0; i < count; i++) {
+        int rc = wvds_aes_encrypt(conn, key_id, NULL, 0, in, n, sealed + i * sealed_len, sealed_len, &len);
+        if (rc) die("aes_encrypt", rc);
+    }
+    double start = now();
+    for (int i = 0; i < count; i++) {
+        double t = now();
+        int rc = wvds_aes_decrypt(conn, key_id, NULL, 0, sealed + i * sealed_len, sealed_len, pt, n + 1, &len);
+        lat[i] = (now() - t) * 1e6;
+        if (rc) die("aes_decrypt", rc);
+    }
+    decrypt_figures f = figures_of(lat, count, now() - start);
+    free(sealed), free(pt), free(in), free(lat);
+    return f;
+}
+
+/* The same in this process: EVP decryption of `count` messages (sealed here with IVs set by the
+ * benchmark, which only the baseline may do). */
+static decrypt_figures evp_decrypt_figures(const unsigned char *key, size_t n, int count) {
+    EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    size_t rec = 12 + n + 16;
+    uint8_t *sealed = malloc(rec * count), *pt = malloc(n + 1), *in = calloc(1, n + 1);
+    double *lat = malloc(sizeof *lat * count);
+    int len, ok = gcm != NULL;
+    for (int i = 0; i < count && ok; i++) {
+        uint8_t *r = sealed + i * rec;
+        memset(r, 0, 12);
+        memcpy(r, &i, sizeof i);
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        ok = ctx && EVP_EncryptInit_ex2(ctx, gcm, key, r, NULL) && EVP_EncryptUpdate(ctx, r + 12, &len, in, (int)n) &&
+             EVP_EncryptFinal_ex(ctx, r + 12 + len, &len) &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, r + 12 + n);
+        EVP_CIPHER_CTX_free(ctx);
+    }
+    double start = now();
+    for (int i = 0; i < count && ok; i++) {
+        const uint8_t *r = sealed + i * rec;
+        double t = now();
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new(); /* a fresh context per message, as the service */
+        ok = ctx && EVP_DecryptInit_ex2(ctx, gcm, key, r, NULL) && EVP_DecryptUpdate(ctx, pt, &len, r + 12, (int)n) &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(r + 12 + n)) &&
+             EVP_DecryptFinal_ex(ctx, pt + len, &len) > 0;
+        EVP_CIPHER_CTX_free(ctx);
+        lat[i] = (now() - t) * 1e6;
+    }
+    if (!ok) die("EVP AES-GCM decrypt", 0x105);
+    decrypt_figures f = figures_of(lat, count, now() - start);
+    EVP_CIPHER_free(gcm);
+    free(sealed), free(pt), free(in), free(lat);
+    return f;
+}
+
+static void print_decrypt(const char *name, decrypt_figures f, const char *sep) {
+    printf("\"%s\": {\"p50\": %.2f, \"p99\": %.2f, \"per_s\": %.1f}%s", name, f.p50_us, f.p99_us, f.per_s, sep);
+}
+
+/* Replay protection on (the default) vs off (a REPLAYABLE key): decryption and encryption. */
+static void replay_figures(ctx_t *c) {
+    uint32_t open_key;
+    int rc = wvds_key_import(c->conn, WVDS_ALG_AES_256_GCM, WVDS_USAGE_REPLAYABLE, WVDS_KEY_FORMAT_RAW, "bench-open",
+                             c->aes_key, 32, &open_key);
+    if (rc) die("key_import", rc);
+    printf("  \"replay\": {");
+    const size_t sizes[] = {64, WVDS_AES_MAX_DATA};
+    for (int s = 0; s < 2; s++) {
+        int count = sizes[s] > 4096 ? 2000 : LAT_N;
+        printf("%s\"decrypt_%zu\": {", s ? ", " : "", sizes[s]);
+        print_decrypt("protected", svc_decrypt_figures(c->conn, c->key_id, sizes[s], count), ", ");
+        print_decrypt("replayable", svc_decrypt_figures(c->conn, open_key, sizes[s], count), ", ");
+        print_decrypt("inprocess", evp_decrypt_figures(c->aes_key, sizes[s], count), "}");
+    }
+    ctx_t o = *c;
+    o.key_id = open_key;
+    o.n = c->n = 64;
+    latency p = latency_of(svc_aes, c), r = latency_of(svc_aes, &o);
+    printf(", \"encrypt_64_us\": {\"protected\": {\"p50\": %.2f, \"p99\": %.2f}, "
+           "\"replayable\": {\"p50\": %.2f, \"p99\": %.2f}}},\n", p.p50_us, p.p99_us, r.p50_us, r.p99_us);
+}
+
+/* `fill KEYS N`: KEYS protected keys, each with N messages sealed and decrypted once: full windows for the
+ * restart benchmark (bench/replay_restart.py). Prints the key ids. */
+static int fill(wvds_conn *conn, int keys, long n) {
+    enum { BATCH = 4096 };
+    uint8_t key[32] = {0}, *sealed = malloc((size_t)BATCH * (64 + WVDS_AES_SEALED_OVERHEAD)), in[64] = {0}, pt[65];
+    size_t rec = 64 + WVDS_AES_SEALED_OVERHEAD, len;
+    for (int k = 0; k < keys; k++) {
+        uint32_t id;
+        int rc = wvds_key_import(conn, WVDS_ALG_AES_256_GCM, 0, WVDS_KEY_FORMAT_RAW, "fill", key, 32, &id);
+        if (rc) die("key_import", rc);
+        for (long done = 0; done < n; done += BATCH) {
+            int b = n - done < BATCH ? (int)(n - done) : BATCH;
+            for (int i = 0; i < b; i++)
+                if ((rc = wvds_aes_encrypt(conn, id, NULL, 0, in, 64, sealed + i * rec, rec, &len))) die("encrypt", rc);
+            for (int i = 0; i < b; i++)
+                if ((rc = wvds_aes_decrypt(conn, id, NULL, 0, sealed + i * rec, rec, pt, sizeof pt, &len)))
+                    die("decrypt", rc);
+        }
+        printf("%u\n", id);
+    }
+    free(sealed);
+    return 0;
+}
+
 static wvds_conn *connect_or_die(void) {
     wvds_conn *conn;
     wvds_options o = {.timeout_ms = 30000};
@@ -255,6 +376,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     socket_path = argv[1];
+    if (argc == 5 && strcmp(argv[2], "fill") == 0) return fill(connect_or_die(), atoi(argv[3]), atol(argv[4]));
     if (argc > 2) seconds_per_test = atof(argv[2]);
     if (!EVP_default_properties_is_fips_enabled(NULL) || !OSSL_PROVIDER_available(NULL, "fips")) {
         fprintf(stderr, "bench: in-process OpenSSL is not in FIPS mode (set OPENSSL_CONF)\n");
@@ -277,6 +399,7 @@ int main(int argc, char **argv) {
     latency e = latency_of(evp_aes, &c);
     printf("  \"aes64_service_us\": {\"p50\": %.2f, \"p99\": %.2f},\n", l.p50_us, l.p99_us);
     printf("  \"aes64_inprocess_us\": {\"p50\": %.2f, \"p99\": %.2f},\n", e.p50_us, e.p99_us);
+    replay_figures(&c);
 
     c.n = WVDS_AES_MAX_DATA;
     double svc = rate_of(svc_aes, &c) * c.n / 1e6, evp = rate_of(evp_aes, &c) * c.n / 1e6;

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
 
 from support.fips import fipsinstall  # noqa: E402
-from support.service import ServiceProcess, base_config, clib_path  # noqa: E402
+from support.service import ServiceProcess, base_config, clib_path, file_keystore  # noqa: E402
 from support.targets import HOST  # noqa: E402
 
 
@@ -53,13 +53,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of each throughput test")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--keystore", choices=("memory", "file"), default="memory",
+                    help="file: replay windows are files and counter reservations fsynced, as on a device (every key "
+                         "creation is an fsync too: the ML-KEM keygen figure then measures the disk)")
+    ap.add_argument("--replay-sync", action="store_true",
+                    help="limits.replay_sync: flush each replay window update before answering (implies --keystore file)")
     args = ap.parse_args()
+    if args.replay_sync:
+        args.keystore = "file"
     with tempfile.TemporaryDirectory(prefix="wvds-bench-") as tmp:
         work = Path(tmp)
         env = fipsinstall(HOST, work)
         exe = build(work)
-        cfg = base_config(work, limits={"rate_limit": {"requests_per_second": 0}, "max_keys_per_client": 1_000_000},
-                         log={"level": "info"})
+        store = file_keystore(work) if args.keystore == "file" else {"backend": "memory"}
+        cfg = base_config(work, limits={"rate_limit": {"requests_per_second": 0}, "max_keys_per_client": 1_000_000,
+                                        "replay_sync": args.replay_sync},
+                         keystore=store, log={"level": "info"})
         with ServiceProcess(HOST, env, work, cfg) as svc:
             out = subprocess.run([exe, svc.socket, str(args.seconds)], env=env, capture_output=True, text=True)
         if out.returncode:
@@ -67,12 +76,25 @@ def main() -> int:
             return 1
     r = json.loads(out.stdout)
     print(f"machine: {machine()}")
-    print("all figures: service through the C client library vs OpenSSL EVP in the same process, FIPS provider\n")
+    print("all figures: service through the C client library vs OpenSSL EVP in the same process, FIPS provider;")
+    print(f"{args.keystore} key store (in {tempfile.gettempdir()}), limits.replay_sync {str(args.replay_sync).lower()}\n")
     lat, evp = r["aes64_service_us"], r["aes64_inprocess_us"]
     print(f"RANDOM 16 B round trip     p50 {r['random16_service_us']['p50']:7.1f} us  "
           f"p99 {r['random16_service_us']['p99']:7.1f} us")
     print(f"AES-GCM 64 B encrypt       p50 {lat['p50']:7.1f} us  p99 {lat['p99']:7.1f} us   "
           f"(in-process p50 {evp['p50']:.2f} us)")
+    replay = r["replay"]
+    print("\nreplay protection (docs/replay.md): protected key (default) vs REPLAYABLE key vs in-process EVP,")
+    print("each message decrypted once, one request at a time:")
+    for size in (k for k in replay if k.startswith("decrypt_")):
+        row = replay[size]
+        for kind in ("protected", "replayable", "inprocess"):
+            f = row[kind]
+            print(f"  AES-GCM decrypt {size[8:]:>5} B {kind:<10} p50 {f['p50']:7.2f} us  p99 {f['p99']:7.2f} us  "
+                  f"{f['per_s']:9.0f}/s   vs in-process {f['per_s'] / row['inprocess']['per_s']:.0%}")
+    e = replay["encrypt_64_us"]
+    print(f"  AES-GCM encrypt    64 B protected  p50 {e['protected']['p50']:7.2f} us  p99 {e['protected']['p99']:7.2f} us"
+          f"   replayable p50 {e['replayable']['p50']:.2f} us  p99 {e['replayable']['p99']:.2f} us\n")
     a, j, st = r["aes_max_request_MBps"], r["aes_jobs_MBps"], r["aes_stream_MBps"]
     compare(f"AES-GCM {a['bytes']} B, one at a time", a, "MB/s")
     compare(f"AES-GCM {j['bytes']} B zero-copy jobs, {j['in_flight']} in flight", j, "MB/s")

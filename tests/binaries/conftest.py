@@ -22,7 +22,7 @@ from support.targets import ARCHS, Target
 
 # The key-store backends load this machine's SoftHSM module and tpm2-tss (x86_64 libraries); the
 # aarch64 program cannot. The aarch64 build root has no SoftHSM or swtpm to offer instead.
-NATIVE_ONLY = {"test_keystore_backends"}
+NATIVE_ONLY = {"test_keystore_backends", "test_keystore_replay"}
 
 
 def pytest_generate_tests(metafunc):

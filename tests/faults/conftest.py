@@ -8,7 +8,7 @@ import pytest
 
 from keystore.conftest import RestartableService
 from support.fips import fipsinstall
-from support.service import base_config, clib_path
+from support.service import base_config, clib_path, file_keystore
 from support.targets import HOST
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs / remounting read-only needs root "
@@ -20,15 +20,6 @@ def faults_fips_env(tmp_path_factory):
     if not clib_path(HOST).exists():
         pytest.fail(f"{clib_path(HOST)} missing: run 'scons' (./run test does)")
     return fipsinstall(HOST, tmp_path_factory.mktemp("fips-faults"))
-
-
-def file_keystore(workdir: Path, directory: Path | None = None) -> dict:
-    """keystore settings for the file backend with a fresh 32-byte device secret in workdir."""
-    secret = workdir / "device.secret"
-    if not secret.exists():
-        secret.write_bytes(os.urandom(32))
-        secret.chmod(0o600)
-    return {"backend": "file", "directory": str(directory or workdir / "keystore"), "secret_file": str(secret)}
 
 
 @pytest.fixture

@@ -107,6 +107,7 @@ def test_hsm_token_disappears_and_returns(faults_fips_env, tmp_path):
         assert c.ecdsa_verify(native_ec, b"after", sig)
         new = c.generate_key(Algorithm.ML_DSA_44).key_id
         assert len(c.mldsa_sign(new, b"m")) == 2420
-    with svc, Client(svc.socket) as c:  # and a restart finds everything
+    with svc, Client(svc.socket) as c:  # and a restart finds everything, and remembers what was decrypted
         assert {native_aes, native_ec, soft_aes, dsa, new} <= {k for k, _ in c.list_keys()}
-        assert c.decrypt(native_aes, sealed) == b"before"
+        assert _status(lambda: c.decrypt(native_aes, sealed)) == Status.NONCE_REUSE
+        assert c.decrypt(native_aes, c.encrypt(native_aes, b"again")) == b"again"

@@ -74,21 +74,21 @@ def _refused_writes(c: Client, aes: int, dsa: int, expect: Status) -> None:
     assert _status(lambda: c.encrypt(aes, b"needs a reservation")) == expect
     assert c.describe_key(aes).uses == uses  # refused before encrypting: the count did not move
     assert sorted(k for k, _ in c.list_keys()) == keys_before
-    assert c.decrypt(aes, SEALED[aes]) == b"before"  # old keys keep working
+    assert c.decrypt(aes, SEALED[aes].pop()) == b"before"  # old keys keep working (the window is preallocated)
     assert len(c.mldsa_sign(dsa, b"still signs")) == 2420
 
 
-SEALED: dict[int, bytes] = {}
+SEALED: dict[int, list[bytes]] = {}  # each decrypted once: the keys are replay-protected
 
 
 @needs_root
 def test_disk_full_and_read_only_key_store(file_service, tmpfs):
-    svc = file_service(directory=tmpfs / "keystore")
+    svc = file_service(directory=tmpfs / "keystore", limits={"replay_window": 64})  # 8 KiB windows: small fs
     with svc, Client(svc.socket) as c:
         aes = c.generate_key(Algorithm.AES_256_GCM).key_id
         dsa = c.generate_key(Algorithm.ML_DSA_44).key_id
         victim = c.generate_key(Algorithm.ECDSA_P256).key_id
-        SEALED[aes] = c.encrypt(aes, b"before")
+        SEALED[aes] = [c.encrypt(aes, b"before") for _ in range(4)]
         _at_reservation_edge(c, aes)
         seen_uses = c.describe_key(aes).uses
 
@@ -116,6 +116,6 @@ def test_disk_full_and_read_only_key_store(file_service, tmpfs):
     with svc, Client(svc.socket) as c:  # restart: everything as acknowledged
         assert sorted(k for k, _ in c.list_keys()) == sorted([aes, dsa, new])
         assert c.describe_key(aes).uses >= seen_uses
-        assert c.decrypt(aes, SEALED[aes]) == b"before"
+        assert c.decrypt(aes, SEALED[aes].pop()) == b"before"
     leftovers = [p.name for p in (tmpfs / "keystore" / "keys").iterdir() if p.name.startswith(".")]
     assert leftovers == []

@@ -35,6 +35,7 @@ with atheris.instrument_imports(include=["wvds.protocol", "wvds.crypto_service"]
     from wvds.crypto_service.config import parse as parse_config
     from wvds.crypto_service.context import RequestContext
     from wvds.crypto_service.keys import KeyTable, Peer, parse_key
+    from wvds.crypto_service import fastpath
     from wvds.crypto_service.fastpath import TokenBucket
     from wvds.keystore.memory import MemoryKeyStore
     from wvds.protocol.constants import Algorithm, KeyFormat, RequestType, Status
@@ -64,6 +65,7 @@ class SequentialIdKeyTable(KeyTable):
 
 def _world():
     ossl.load()
+    fastpath.enable()  # as the service does: the AES keys' C side (counters, nonce streams) uses our libcrypto
     cfg = parse_config({
         "socket": {"path": "/nonexistent/fuzz.sock"}, "access": {"allow_uids": list(PEERS)},
         "grants": [{"owner_uid": OWNER_UID, "label": SHARED_LABEL, "uids": [GRANTEE_UID], "usage": GRANTED_USAGE}],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,19 @@ def make_backend(name: str, request, workdir: Path, fips: dict, **extra) -> Back
 @pytest.fixture(params=BACKENDS)
 def backend(request, tmp_path, fips_env) -> Backend:
     return make_backend(request.param, request, tmp_path, fips_env)
+
+
+def copy_fixture_store(name: str, tmp_path: Path) -> tuple[Path, Path, dict]:
+    """tests/keystore/data/<name> copied for a service (modes as the service demands): store, secret, manifest."""
+    data = Path(__file__).parent / "data"
+    store = tmp_path / name
+    shutil.copytree(data / name, store)
+    for p in [store, *store.rglob("*")]:
+        p.chmod(0o700 if p.is_dir() else 0o600)
+    secret = tmp_path / f"{name}.secret"
+    secret.write_bytes((data / f"{name}.secret").read_bytes())
+    secret.chmod(0o600)
+    return store, secret, json.loads((data / f"{name}.json").read_text())
 
 
 def status_keystore(client) -> dict:

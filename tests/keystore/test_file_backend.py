@@ -10,13 +10,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import mldsa
 
-from keystore.conftest import make_backend
+from keystore.conftest import copy_fixture_store, make_backend
 from support.service import start_fails
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, KeyFormat, Status
-
-DATA = Path(__file__).parent / "data"
-
 
 @pytest.fixture
 def fb(request, tmp_path, fips_env):
@@ -177,14 +174,7 @@ def test_newer_format_versions_are_reported_not_misread(fb):
 def test_a_version_1_store_opens_unchanged(fb, tmp_path):
     """tests/keystore/data/store-v1 was written by the first release (make_v1_store.py): every later version of
     the service must open it, or upgrading a device would lose its keys."""
-    store = tmp_path / "v1"
-    shutil.copytree(DATA / "store-v1", store)
-    for p in [store, *store.rglob("*")]:
-        p.chmod(0o700 if p.is_dir() else 0o600)
-    secret = tmp_path / "v1.secret"
-    secret.write_bytes((DATA / "store-v1.secret").read_bytes())
-    secret.chmod(0o600)
-    manifest = json.loads((DATA / "store-v1.json").read_text())
+    store, secret, manifest = copy_fixture_store("store-v1", tmp_path)
     svc = fb.service(directory=str(store), secret_file=str(secret))
     with svc, Client(svc.socket) as c:
         keys = dict(c.list_keys())

@@ -143,12 +143,13 @@ def test_kb_covers_every_status_code_and_config_field(unpacked):
         assert f"| `{err}` |" in kb, err
     fields = ["socket.path", "socket.mode", "access.allow_uids", "grants[]", "limits.max_clients",
               "limits.slots_per_client", "limits.workers", "limits.max_keys_per_client",
-              "limits.gcm_invocation_limit", "limits.replay_window", "limits.spin_us",
+              "limits.gcm_invocation_limit", "limits.replay_window", "limits.replay_streams", "limits.replay_sync",
+              "limits.legacy_replay_window", "limits.spin_us",
               "limits.rate_limit.requests_per_second", "limits.rate_limit.burst", "limits.rate_limit.cooldown_ms",
               "openssl.config", "openssl.modules", "keystore", "log.level"]
     for f in fields:
         assert f"| `{f}`" in kb, f
-    assert len(Config.__dataclass_fields__) == 18, "crypto_service config changed: update the KB's table"
+    assert len(Config.__dataclass_fields__) == 21, "crypto_service config changed: update the KB's table"
     for backend in ("`file`", "`tpm`", "`pkcs11`", "`memory`"):
         assert f"| {backend}" in kb
 

@@ -23,6 +23,26 @@ def clib_path(target: Target) -> Path:
     return ROOT / "build" / target.arch / "clib" / CLIB
 
 
+def status_of(call, *args):
+    """The status a client call ends with: SUCCESS, or the one of the ServiceStatusError it raises."""
+    from wvds.client import ServiceStatusError
+    from wvds.protocol.constants import Status
+    try:
+        call(*args)
+    except ServiceStatusError as e:
+        return e.status
+    return Status.SUCCESS
+
+
+def file_keystore(workdir: Path, directory: Path | None = None) -> dict:
+    """keystore settings for the file backend with a fresh 32-byte device secret in workdir."""
+    secret = workdir / "device.secret"
+    if not secret.exists():
+        secret.write_bytes(os.urandom(32))
+        secret.chmod(0o600)
+    return {"backend": "file", "directory": str(directory or workdir / "keystore"), "secret_file": str(secret)}
+
+
 def base_config(workdir: Path, **overrides) -> dict:
     cfg = {
         "socket": {"path": str(workdir / "crypto.sock"), "mode": "0660"},

@@ -167,7 +167,8 @@ typedef enum wvds_hash_alg {
 #define WVDS_USAGE_RELEASE_SECRET 0x0040u
 #define WVDS_USAGE_EXPORTABLE 0x0080u
 #define WVDS_USAGE_REPLAY_PROTECT 0x0100u
-#define WVDS_USAGE_ALL 0x01FFu
+#define WVDS_USAGE_REPLAYABLE 0x0200u
+#define WVDS_USAGE_ALL 0x03FFu
 
 #define WVDS_KEM_RETURN_SECRET 0x0001u
 #define WVDS_KEM_FLAGS_ALL 0x0001u
@@ -265,8 +266,9 @@ WVDS_API wvds_status wvds_aes_encrypt(wvds_conn *conn, uint32_t key_id, const vo
                                       const void *plaintext, size_t plaintext_len, void *sealed, size_t sealed_cap,
                                       size_t *sealed_len);
 
-/* WVDS_DECRYPTION_FAILED: wrong key, AAD or tampered data. WVDS_NONCE_REUSE: replay (keys
- * with WVDS_USAGE_REPLAY_PROTECT). */
+/* WVDS_DECRYPTION_FAILED: wrong key, AAD or tampered data. WVDS_NONCE_REUSE: this sealed
+ * message was decrypted before, or is older than the key's replay window (every AES key
+ * unless created with WVDS_USAGE_REPLAYABLE; docs/replay.md). */
 WVDS_API wvds_status wvds_aes_decrypt(wvds_conn *conn, uint32_t key_id, const void *aad, size_t aad_len,
                                       const void *sealed, size_t sealed_len, void *plaintext, size_t plaintext_cap,
                                       size_t *plaintext_len);
@@ -400,7 +402,10 @@ WVDS_API wvds_status wvds_mlkem_decaps(wvds_conn *conn, uint32_t key_id, uint32_
 WVDS_API wvds_status wvds_random(wvds_conn *conn, void *buf, size_t len);
 
 /* --- Key management ---------------------------------------------------------------------
- * usage: WVDS_USAGE_* bits, 0 = the algorithm's default. Keys belong to the calling uid. */
+ * usage: WVDS_USAGE_* bits, 0 = the algorithm's default. Keys belong to the calling uid.
+ * AES keys get WVDS_USAGE_REPLAY_PROTECT unless usage has WVDS_USAGE_REPLAYABLE (a key for
+ * data at rest, whose sealed blobs are decrypted again and again); replay bits alone mean
+ * the default operations with them. */
 
 /* Like wvds_mlkem_keygen, for any algorithm (AES keys have no public key: *public_key_len = 0). */
 WVDS_API wvds_status wvds_key_generate(wvds_conn *conn, wvds_algorithm algorithm, uint32_t usage, const char *label,

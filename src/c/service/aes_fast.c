@@ -65,9 +65,18 @@ int wvds_srv_fast_setup(const wvds_srv_ossl *f)
 struct wvds_srv_aes_key {
     _Atomic uint32_t refs;
     _Atomic uint64_t uses, reserved;
-    pthread_mutex_t lock; /* key bytes against retire's wipe */
+    pthread_mutex_t lock; /* key bytes against retire's wipe; the nonce stream */
     atomic_bool usable;   /* has bytes and is not retired (set under lock, read anywhere) */
     uint8_t bytes[WVDS_AES_256_KEY_SIZE];
+    /* Replay protection (replay.c): the decryption window, and this run's nonce stream, which
+     * every encryption must then use: for a software key the provider's IV generator (fixed
+     * field = epoch, invocation field started at random by the provider), for a key in an HSM
+     * the epoch and the next counter. */
+    wvds_srv_replay *replay;
+    bool software, streamed, started;
+    EVP_CIPHER_CTX *gen;
+    uint32_t epoch;
+    uint64_t next;
 };
 
 wvds_srv_aes_key *wvds_srv_aes_key_new(const uint8_t *key32, uint64_t uses, uint64_t reserved)
@@ -81,6 +90,7 @@ wvds_srv_aes_key *wvds_srv_aes_key_new(const uint8_t *key32, uint64_t uses, uint
     pthread_mutex_init(&k->lock, NULL);
     atomic_init(&k->usable, false);
     if (key32) {
+        k->software = true;
         memcpy(k->bytes, key32, sizeof k->bytes);
         atomic_store(&k->usable, true);
     }
@@ -116,6 +126,9 @@ static void key_unref(wvds_srv_aes_key *k)
     if (atomic_fetch_sub(&k->refs, 1) != 1)
         return;
     explicit_bzero(k->bytes, sizeof k->bytes);
+    if (k->gen)
+        ossl.ctx_free(k->gen);
+    wvds_srv_replay_close(k->replay);
     pthread_mutex_destroy(&k->lock);
     free(k);
 }
@@ -127,7 +140,81 @@ void wvds_srv_aes_key_retire(wvds_srv_aes_key *k)
     pthread_mutex_lock(&k->lock);
     atomic_store(&k->usable, false);
     explicit_bzero(k->bytes, sizeof k->bytes);
+    if (k->gen) /* holds the key schedule */
+        ossl.ctx_free(k->gen);
+    k->gen = NULL;
+    k->started = false;
     pthread_mutex_unlock(&k->lock);
+}
+
+void wvds_srv_aes_key_protect(wvds_srv_aes_key *k, wvds_srv_replay *replay)
+{
+    pthread_mutex_lock(&k->lock);
+    wvds_srv_replay *old = k->replay;
+    k->replay = replay;
+    k->streamed = true;
+    pthread_mutex_unlock(&k->lock);
+    wvds_srv_replay_close(old);
+}
+
+int wvds_srv_aes_key_stream(wvds_srv_aes_key *k, uint32_t epoch, uint64_t start)
+{
+    uint8_t fixed[4] = {(uint8_t)(epoch >> 24), (uint8_t)(epoch >> 16), (uint8_t)(epoch >> 8), (uint8_t)epoch};
+    int rc = -1;
+    pthread_mutex_lock(&k->lock);
+    if (!k->streamed)
+        goto out;
+    if (!k->software) { /* a key in an HSM: the service supplies the counter's start */
+        k->epoch = epoch, k->next = start, k->started = true;
+        rc = 0;
+        goto out;
+    }
+    if (!atomic_load(&k->usable) || !atomic_load_explicit(&ossl_ready, memory_order_acquire))
+        goto out;
+    EVP_CIPHER_CTX *gen = ossl.ctx_new();
+    /* The provider keeps the invocation field and starts it from its DRBG (SP 800-38D 8.2.1 with
+     * the IV generated inside the module: it reports iv-generated). */
+    if (!gen || ossl.encrypt_init(gen, ossl.cipher, k->bytes, NULL, NULL) <= 0 ||
+        ossl.ctx_ctrl(gen, EVP_CTRL_AEAD_SET_IV_FIXED, (int)sizeof fixed, fixed) <= 0) {
+        ossl.ctx_free(gen);
+        goto out;
+    }
+    if (k->gen)
+        ossl.ctx_free(k->gen);
+    k->gen = gen, k->epoch = epoch, k->started = true;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&k->lock);
+    return rc;
+}
+
+int wvds_srv_aes_key_next_nonce(wvds_srv_aes_key *k, uint8_t *nonce)
+{
+    int rc = -1;
+    pthread_mutex_lock(&k->lock);
+    if (k->streamed && k->started && !k->gen) {
+        uint64_t c = k->next++;
+        for (int i = 0; i < 4; i++)
+            nonce[i] = (uint8_t)(k->epoch >> (24 - 8 * i));
+        for (int i = 0; i < 8; i++)
+            nonce[4 + i] = (uint8_t)(c >> (56 - 8 * i));
+        rc = 0;
+    }
+    pthread_mutex_unlock(&k->lock);
+    return rc;
+}
+
+int wvds_srv_aes_key_replay_check(wvds_srv_aes_key *k, const uint8_t *nonce)
+{
+    return k->replay ? wvds_srv_replay_check(k->replay, nonce) : WVDS_REPLAY_FRESH;
+}
+
+int wvds_srv_aes_key_replay_floor(wvds_srv_aes_key *k, uint32_t epoch)
+{
+    if (!k->replay)
+        return -1;
+    wvds_srv_replay_raise_floor(k->replay, epoch);
+    return 0;
 }
 
 void wvds_srv_aes_key_release(wvds_srv_aes_key *k)
@@ -294,35 +381,65 @@ static bool key_init(EVP_CIPHER_CTX *ctx, wvds_srv_aes_key *k, bool encrypt, con
     return ok;
 }
 
-static bool encrypt(void *shm, unsigned slot, wvds_srv_aes_key *k, const uint8_t *aad, int aad_len,
-                    const uint8_t *pt, int pt_len)
+/* One encryption with the key: nonce, ciphertext (pt_len bytes, may be where the plaintext
+ * was read from only if they do not overlap partially) and tag. A replay-protected key
+ * takes its nonce from this run's stream (none started yet: false, the caller goes to the
+ * Python path, which starts it); any other key a fresh provider-generated random nonce.
+ * Either way the provider must report the nonce as generated inside it. */
+static bool seal(wvds_srv_aes_key *k, const uint8_t *aad, int aad_len, const uint8_t *pt, int pt_len, uint8_t *nonce,
+                 uint8_t *ct, uint8_t *tag)
 {
-    /* The ciphertext goes straight to its place in the response: nonce || ciphertext || tag. */
-    uint8_t *r = wvds_slot_response(shm, slot), *ct = r + WVDS_HEADER_SIZE + WVDS_GCM_NONCE_SIZE;
-    EVP_CIPHER_CTX *ctx = ossl.ctx_new();
-    uint8_t nonce[WVDS_GCM_NONCE_SIZE], tag[WVDS_GCM_TAG_SIZE];
     unsigned generated = 0;
     OSSL_PARAM q[] = {
-        {OSSL_CIPHER_PARAM_IV, OSSL_PARAM_OCTET_STRING, nonce, sizeof nonce, OSSL_PARAM_UNMODIFIED},
+        {OSSL_CIPHER_PARAM_IV, OSSL_PARAM_OCTET_STRING, nonce, WVDS_GCM_NONCE_SIZE, OSSL_PARAM_UNMODIFIED},
         {OSSL_CIPHER_PARAM_AEAD_IV_GENERATED, OSSL_PARAM_UNSIGNED_INTEGER, &generated, sizeof generated,
          OSSL_PARAM_UNMODIFIED},
         {NULL, 0, NULL, 0, 0},
     };
     int a = 0, n = 0, m = 0; /* bytes out of the AAD, data and final steps */
-    bool ok = ctx && key_init(ctx, k, true, NULL) &&
-              (aad_len == 0 || ossl.encrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
-              (pt_len == 0 || ossl.encrypt_update(ctx, ct, &n, pt, pt_len) > 0) &&
-              ossl.encrypt_final(ctx, ct + n, &m) > 0 &&
-              ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
-              ossl.ctx_get_params(ctx, q) > 0 && generated == 1 && q[0].return_size == sizeof nonce &&
-              n + m == pt_len;
-    ossl.ctx_free(ctx);
-    if (ok) {
-        memcpy(r + WVDS_HEADER_SIZE, nonce, sizeof nonce);
-        memcpy(ct + pt_len, tag, sizeof tag);
-        publish(shm, slot, sizeof nonce + (size_t)pt_len + sizeof tag);
+    bool ok, streamed = k->streamed;
+    EVP_CIPHER_CTX *ctx;
+    if (streamed) { /* the stream's generator, one encryption at a time */
+        pthread_mutex_lock(&k->lock);
+        ctx = atomic_load(&k->usable) ? k->gen : NULL;
+        ok = ctx && ossl.encrypt_init(ctx, NULL, NULL, NULL, NULL) > 0 &&
+             ossl.ctx_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, WVDS_GCM_NONCE_SIZE, nonce) > 0;
+    } else {
+        ctx = ossl.ctx_new();
+        ok = ctx && key_init(ctx, k, true, NULL);
     }
+    ok = ok && (aad_len == 0 || ossl.encrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
+         (pt_len == 0 || ossl.encrypt_update(ctx, ct, &n, pt, pt_len) > 0) && ossl.encrypt_final(ctx, ct + n, &m) > 0 &&
+         ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
+         ossl.ctx_get_params(ctx, streamed ? q + 1 : q) > 0 && generated == 1 &&
+         (streamed || q[0].return_size == WVDS_GCM_NONCE_SIZE) && n + m == pt_len;
+    if (streamed)
+        pthread_mutex_unlock(&k->lock);
+    else
+        ossl.ctx_free(ctx);
     return ok;
+}
+
+int wvds_srv_aes_key_seal(wvds_srv_aes_key *k, const uint8_t *aad, uint32_t aad_len, const uint8_t *pt,
+                          uint32_t pt_len, uint8_t *nonce, uint8_t *ct, uint8_t *tag)
+{
+    if (!atomic_load_explicit(&ossl_ready, memory_order_acquire) || aad_len > INT32_MAX || pt_len > INT32_MAX)
+        return -1;
+    return seal(k, aad, (int)aad_len, pt, (int)pt_len, nonce, ct, tag) ? 0 : -1;
+}
+
+static bool encrypt(void *shm, unsigned slot, wvds_srv_aes_key *k, const uint8_t *aad, int aad_len,
+                    const uint8_t *pt, int pt_len)
+{
+    /* The ciphertext goes straight to its place in the response: nonce || ciphertext || tag. */
+    uint8_t *r = wvds_slot_response(shm, slot), *ct = r + WVDS_HEADER_SIZE + WVDS_GCM_NONCE_SIZE;
+    uint8_t nonce[WVDS_GCM_NONCE_SIZE], tag[WVDS_GCM_TAG_SIZE];
+    if (!seal(k, aad, aad_len, pt, pt_len, nonce, ct, tag))
+        return false;
+    memcpy(r + WVDS_HEADER_SIZE, nonce, sizeof nonce);
+    memcpy(ct + pt_len, tag, sizeof tag);
+    publish(shm, slot, sizeof nonce + (size_t)pt_len + sizeof tag);
+    return true;
 }
 
 static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key *k, int aad_len, int sealed_len)
@@ -339,6 +456,9 @@ static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key
               ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
               ossl.decrypt_final(ctx, f->out + n, &m) > 0 && n + m == ct_len;
     ossl.ctx_free(ctx);
+    /* Only an authenticated nonce enters the window (forgeries cannot move it); a replayed or
+     * too old one goes to the Python path, which decrypts again and answers NONCE_REUSE. */
+    ok = ok && wvds_srv_aes_key_replay_check(k, nonce) == WVDS_REPLAY_FRESH;
     if (ok) { /* released only once authenticated */
         memcpy(wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE, f->out, (size_t)ct_len);
         publish(shm, slot, (size_t)ct_len);

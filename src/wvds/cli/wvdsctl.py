@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in (("generate", "generate a key"), ("kem-keygen", "generate an ML-KEM key pair")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("algorithm", type=algorithm)
-        p.add_argument("--usage", type=usage, default=0, help="comma-separated: " + ",".join(USAGES))
+        p.add_argument("--usage", type=usage, default=0, help="comma-separated: " + ",".join(USAGES)
+                       + " (AES keys are replay-protected; 'replayable' for data decrypted again and again)")
         p.add_argument("--label", default="")
     p = sub.add_parser("import", help="import key material")
     p.add_argument("algorithm", type=algorithm)

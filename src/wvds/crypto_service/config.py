@@ -49,12 +49,15 @@ class Config:
     max_keys_per_client: int = 1024
     rate_limit: RateLimit = RateLimit()
     gcm_invocation_limit: int = 2**32
-    replay_window: int = 100_000
+    replay_window: int = 1 << 20  # nonces per epoch stream (docs/replay.md)
     spin_us: int = 50
     openssl_config: str | None = None
     openssl_modules: str | None = None
     keystore: dict[str, Any] = field(default_factory=lambda: {"backend": "file"})  # docs/keystore.md
     log_level: str = "info"
+    replay_streams: int = 2  # epochs (runs of the encrypting service) tracked per key
+    replay_sync: bool = False  # msync each window update: also survives power cuts
+    legacy_replay_window: int = 100_000  # keys from before replay windows: in-memory set of random nonces
 
 
 class _Fields:
@@ -156,7 +159,11 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     max_keys = lim.get("max_keys_per_client", int, d.max_keys_per_client, positive, "must be > 0")
     gcm_limit = lim.get("gcm_invocation_limit", int, d.gcm_invocation_limit, lambda v: 1 <= v <= 2**32,
                         "must be 1..4294967296 (SP 800-38D limit for random 96-bit IVs)")
-    replay = lim.get("replay_window", int, d.replay_window, lambda v: 1 <= v <= 10_000_000, "must be 1..10000000")
+    replay = lim.get("replay_window", int, d.replay_window, lambda v: 64 <= v <= 1 << 28, "must be 64..268435456")
+    streams = lim.get("replay_streams", int, d.replay_streams, lambda v: 1 <= v <= 16, "must be 1..16")
+    replay_sync = lim.get("replay_sync", bool, d.replay_sync)
+    legacy = lim.get("legacy_replay_window", int, d.legacy_replay_window, lambda v: 1 <= v <= 10_000_000,
+                     "must be 1..10000000")
     spin = lim.get("spin_us", int, d.spin_us, lambda v: 0 <= v <= 10_000, "must be 0..10000")
     rl = lim.sub("rate_limit")
     rate = RateLimit(
@@ -186,7 +193,8 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     if errors:
         raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
     return Config(path, socket_path, _octal(mode_text), allow_uids, allow_gids, tuple(grants), max_clients, slots,
-                  workers, max_keys, rate, gcm_limit, replay, spin, ossl_conf, ossl_modules, keystore, level)
+                  workers, max_keys, rate, gcm_limit, replay, spin, ossl_conf, ossl_modules, keystore, level,
+                  replay_streams=streams, replay_sync=replay_sync, legacy_replay_window=legacy)
 
 
 def _octal(text: str) -> int | None:

@@ -21,8 +21,9 @@ class RequestContext:
 
     def grant_fast(self, key: LiveKey) -> None:
         """After an AES request on `key` succeeded here: let the C fast path answer this client's next ones
-        with the usage the client has (decrypt only without replay detection, which stays in Python)."""
-        if self.fast is None or key.counter is None:
+        with the usage the client has (decrypt unless the key is from before replay windows: its in-memory
+        set is in Python)."""
+        if self.fast is None or key.counter is None or key.window_error is not None:
             return
         fast_ops = KeyUsage.ENCRYPT | (KeyUsage.DECRYPT if key.replay is None else 0)
         usage = self.keys.usage_for(self.peer, key) & fast_ops

@@ -11,11 +11,13 @@ from __future__ import annotations
 import ctypes
 import threading
 import weakref
-from ctypes import POINTER, c_char_p, c_double, c_int, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, c_char_p, c_double, c_int, c_size_t, c_uint32, c_uint64, c_void_p
 
 from wvds import native, ossl
 
 COUNT_OK, COUNT_LIMIT, COUNT_RESERVE = 0, 1, 2
+REPLAY_FRESH, REPLAY_SEEN, REPLAY_OLD = 0, 1, 2
+NONCE_SIZE, TAG_SIZE = 12, 16
 
 
 class _Ossl(ctypes.Structure):  # wvds_srv_ossl
@@ -35,6 +37,17 @@ _SIGNATURES = {
     "wvds_srv_aes_key_uses": (c_uint64, [c_void_p]),
     "wvds_srv_aes_key_retire": (None, [c_void_p]),
     "wvds_srv_aes_key_release": (None, [c_void_p]),
+    "wvds_srv_replay_open": (c_void_p, [c_char_p, c_uint32, c_uint32, c_int, POINTER(c_int), c_char_p, c_size_t]),
+    "wvds_srv_replay_check": (c_int, [c_void_p, c_char_p]),
+    "wvds_srv_replay_raise_floor": (None, [c_void_p, c_uint32]),
+    "wvds_srv_replay_bytes": (c_uint64, [c_void_p]),
+    "wvds_srv_replay_close": (None, [c_void_p]),
+    "wvds_srv_aes_key_protect": (None, [c_void_p, c_void_p]),
+    "wvds_srv_aes_key_stream": (c_int, [c_void_p, c_uint32, c_uint64]),
+    "wvds_srv_aes_key_next_nonce": (c_int, [c_void_p, c_char_p]),
+    "wvds_srv_aes_key_seal": (c_int, [c_void_p, c_char_p, c_uint32, c_char_p, c_uint32, c_char_p, c_char_p, c_char_p]),
+    "wvds_srv_aes_key_replay_check": (c_int, [c_void_p, c_char_p]),
+    "wvds_srv_aes_key_replay_floor": (c_int, [c_void_p, c_uint32]),
     "wvds_srv_fast_new": (c_void_p, [c_void_p, c_uint64]),
     "wvds_srv_fast_grant": (c_int, [c_void_p, c_uint32, c_void_p, c_uint32]),
     "wvds_srv_fast_release": (None, [c_void_p, c_int]),
@@ -95,6 +108,7 @@ class AesCounter:
         if not self.ptr:
             raise MemoryError("AES key counter")
         self.software = key is not None
+        self.window_bytes = 0  # size of its replay window, once protect()ed
         weakref.finalize(self, lib().wvds_srv_aes_key_release, self.ptr)  # the C object stays valid as long as this
 
     def count(self, limit: int) -> int:
@@ -111,6 +125,45 @@ class AesCounter:
     def retire(self) -> None:
         """The key is deleted: the fast path stops using it and its bytes are wiped in C."""
         lib().wvds_srv_aes_key_retire(self.ptr)
+
+    # -- replay protection (src/c/service/replay.c, docs/replay.md) --------------------------
+    def protect(self, path: str | None, window: int, streams: int, sync: bool) -> None:
+        """Give the key its replay window (file `path`, None: memory only); from now on encryptions need
+        a started stream. OSError if it cannot be opened (with the errno of the failed call) or is not one
+        (errno 0)."""
+        err, os_error = ctypes.create_string_buffer(160), c_int(0)
+        ptr = lib().wvds_srv_replay_open(path.encode() if path else None, window, streams, int(sync),
+                                         ctypes.byref(os_error), err, len(err))
+        if not ptr:
+            raise OSError(os_error.value, f"replay window {path or '(memory)'}: {err.value.decode(errors='replace')}")
+        lib().wvds_srv_aes_key_protect(self.ptr, ptr)
+        self.window_bytes = lib().wvds_srv_replay_bytes(ptr)
+
+    def start_stream(self, epoch: int, start: int) -> None:
+        if lib().wvds_srv_aes_key_stream(self.ptr, epoch, start) != 0:
+            raise RuntimeError("the nonce stream could not be started")
+
+    def next_nonce(self) -> bytes:
+        """The stream's next nonce, for a key held by an HSM (the service hands it to the token)."""
+        out = ctypes.create_string_buffer(NONCE_SIZE)
+        if lib().wvds_srv_aes_key_next_nonce(self.ptr, out) != 0:
+            raise RuntimeError("no nonce stream started")
+        return out.raw
+
+    def seal(self, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
+        """Encrypt with a software key in C (the stream's generator for a protected key): (nonce, ct, tag)."""
+        nonce, tag = ctypes.create_string_buffer(NONCE_SIZE), ctypes.create_string_buffer(TAG_SIZE)
+        ct = ctypes.create_string_buffer(len(plaintext) or 1)
+        if lib().wvds_srv_aes_key_seal(self.ptr, aad, len(aad), plaintext, len(plaintext), nonce, ct, tag) != 0:
+            raise ossl.OsslError("AES-GCM encryption failed")
+        return nonce.raw, ct.raw[:len(plaintext)], tag.raw
+
+    def replay_check(self, nonce: bytes) -> int:
+        """REPLAY_FRESH (now recorded), REPLAY_SEEN or REPLAY_OLD; only for an authenticated nonce."""
+        return lib().wvds_srv_aes_key_replay_check(self.ptr, nonce)
+
+    def replay_floor(self, epoch: int) -> None:
+        lib().wvds_srv_aes_key_replay_floor(self.ptr, epoch)
 
 
 class FastSession:

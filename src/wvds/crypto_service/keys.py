@@ -8,18 +8,19 @@ the uids/gids a config grant names; to everyone else it does not exist
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from wvds import ossl
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.errors import ServiceError
-from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, AesCounter
-from wvds.crypto_service.replay import ReplayWindow
+from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, REPLAY_FRESH, REPLAY_SEEN, AesCounter
+from wvds.crypto_service.replay import LegacyReplaySet
 from wvds.keystore import KeyRecord, KeyStore, KeyStoreError, NativeKey
 from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, Algorithm, KeyFormat, KeyUsage,
                                      Status)
@@ -35,13 +36,14 @@ OSSL_NAME = {
 
 # Which usage bits make sense for which algorithm; anything else is refused at creation.
 ALLOWED_USAGE = {
-    **{a: KeyUsage.ENCRYPT | KeyUsage.DECRYPT | KeyUsage.EXPORTABLE | KeyUsage.REPLAY_PROTECT
+    **{a: KeyUsage.ENCRYPT | KeyUsage.DECRYPT | KeyUsage.EXPORTABLE | KeyUsage.REPLAY_PROTECT | KeyUsage.REPLAYABLE
        for a in (Algorithm.AES_256_GCM,)},
     **{a: KeyUsage.SIGN | KeyUsage.VERIFY | KeyUsage.EXPORTABLE for a in ML_DSA + ECDSA},
     **{a: KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET | KeyUsage.EXPORTABLE for a in ML_KEM},
 }
 PRIVATE_USAGE = KeyUsage.DECRYPT | KeyUsage.ENCRYPT | KeyUsage.SIGN | KeyUsage.DECAPS | KeyUsage.EXPORTABLE \
-    | KeyUsage.RELEASE_SECRET | KeyUsage.REPLAY_PROTECT
+    | KeyUsage.RELEASE_SECRET | KeyUsage.REPLAY_PROTECT | KeyUsage.REPLAYABLE
+REPLAY_BITS = KeyUsage.REPLAY_PROTECT | KeyUsage.REPLAYABLE
 
 # AES invocation counters are persisted this far ahead of use, so a crash can
 # only skip invocations, never repeat one.
@@ -58,7 +60,7 @@ class Peer:
 
 
 class LiveKey:
-    def __init__(self, record: KeyRecord, pkey: "ossl.PKey | None", replay_window: int,
+    def __init__(self, record: KeyRecord, pkey: "ossl.PKey | None", config: Config,
                  native: "NativeKey | None" = None, uses: int | None = None):
         self.record = record
         self.pkey = pkey  # for a native key: its public part only
@@ -69,10 +71,17 @@ class LiveKey:
         self._idle = threading.Condition(self._lock)
         self._users = 0  # operations using the key now (KeyTable.using)
         self.deleted = False  # tombstone: set before the deletion, never cleared once the store has deleted it
-        self.replay = ReplayWindow(replay_window) if record.usage & KeyUsage.REPLAY_PROTECT else None
         # AES keys: the invocation counter lives in C, shared with the session fast path (fastpath.py).
         self.counter = AesCounter(None if native else record.material, self._uses, record.uses_reserved) \
             if record.algorithm == Algorithm.AES_256_GCM else None
+        # Replay protection (docs/replay.md): a key with a nonce epoch has structured nonces and a durable
+        # window in C (KeyTable._attach_window); a protected key from before that keeps its in-memory set.
+        protected = self.counter is not None and record.usage & KeyUsage.REPLAY_PROTECT
+        self.windowed = bool(protected) and record.nonce_epoch is not None
+        self.replay = LegacyReplaySet(config.legacy_replay_window) if protected and not self.windowed else None
+        self.streaming = False  # this run's nonce stream has started (KeyTable._start_stream)
+        self.window_error: str | None = None  # the window could not be opened: AES operations refused
+        self.epoch_unused = False  # a key created in this run: its record's epoch has not encrypted yet
 
     @property
     def uses(self) -> int:
@@ -144,7 +153,9 @@ class KeyTable:
                 native = self.store.open_native(rec) if rec.native else None
                 pkey = native_public(rec.algorithm, native) if native else parse_key(rec.algorithm, rec.form,
                                                                                       rec.material)
-                self._keys[rec.key_id] = LiveKey(rec, pkey, self.config.replay_window, native)
+                live = LiveKey(rec, pkey, self.config, native)
+                self._attach_window(live)
+                self._keys[rec.key_id] = live
             except (ServiceError, KeyStoreError) as e:
                 log.error("stored key unusable, skipped", extra={"key_id": f"0x{rec.key_id:08x}",
                                                                   "reason": getattr(e, "message", str(e))})
@@ -207,10 +218,19 @@ class KeyTable:
         """native_ok: a generated key may instead be generated in the key store's TPM/HSM (keystore.native)
         when its policy does not ask for EXPORTABLE."""
         public_only = form == KeyFormat.PUBLIC
-        usage = int(usage) if usage else int(default_usage(algorithm, public_only))
+        usage = int(usage)
+        if not usage & ~int(REPLAY_BITS):  # no operation named: the algorithm's default ones
+            usage |= int(default_usage(algorithm, public_only))
         invalid = usage & ~int(ALLOWED_USAGE[algorithm])  # int arithmetic: ~IntFlag would drop unknown bits
         if invalid:
             raise ServiceError(Status.INVALID_PAYLOAD, f"usage bits 0x{invalid:x} are not valid for {algorithm.name}")
+        epoch = None
+        if algorithm == Algorithm.AES_256_GCM:  # replay protection unless opted out (docs/replay.md)
+            if usage & REPLAY_BITS == REPLAY_BITS:
+                raise ServiceError(Status.INVALID_PAYLOAD, "REPLAY_PROTECT and REPLAYABLE exclude each other")
+            if not usage & KeyUsage.REPLAYABLE:
+                usage |= KeyUsage.REPLAY_PROTECT
+                epoch = 0
         if public_only and usage & PRIVATE_USAGE:
             raise ServiceError(Status.INVALID_PAYLOAD, "a public key only supports verify/encaps usage")
         with self._lock:
@@ -227,14 +247,20 @@ class KeyTable:
                     raise ServiceError(Status.STORAGE_ERROR, f"could not generate the key natively: {e}") from None
                 pkey = native_public(algorithm, native)
             rec = KeyRecord(key_id, algorithm, usage, peer.uid, label, int(time.time()), form, material, reserved,
-                            native is not None)
+                            native is not None, epoch)
             try:
                 self.store.save(rec)
             except KeyStoreError as e:
                 if native is not None:
                     self.store.delete(key_id)  # best effort: removes the element's object again
                 raise ServiceError(Status.STORAGE_ERROR, f"could not store key: {e}") from None
-            live = LiveKey(rec, pkey, self.config.replay_window, native, uses=0)
+            live = LiveKey(rec, pkey, self.config, native, uses=0)
+            live.epoch_unused = True
+            try:
+                self._attach_window(live, fresh=True)
+            except KeyStoreError as e:
+                self.store.delete(key_id)
+                raise ServiceError(Status.STORAGE_ERROR, f"could not create the key's replay window: {e}") from None
             self._keys[key_id] = live
         log.info("key created", extra={"key_id": f"0x{key_id:08x}", "algorithm": algorithm.name, "owner": peer.uid})
         return live
@@ -258,6 +284,8 @@ class KeyTable:
             self._keys.pop(key_id, None)
         if key.counter is not None:
             key.counter.retire()  # the C fast path stops using it; its bytes are wiped
+        if key.windowed:
+            self.store.drop_replay(key_id)
         log.info("key deleted", extra={"key_id": f"0x{key_id:08x}", "owner": peer.uid})
 
     def count_use(self, key: LiveKey, limit: int | None = None) -> None:
@@ -271,6 +299,8 @@ class KeyTable:
                     raise self._exhausted(key, limit)
                 key._uses += 1
                 return
+            if key.windowed and not key.streaming:
+                self._start_stream(key)
             while (outcome := key.counter.count(2**64 - 1 if limit is None else limit)) != COUNT_OK:
                 if outcome == COUNT_LIMIT:
                     raise self._exhausted(key, limit)
@@ -281,6 +311,99 @@ class KeyTable:
                     raise ServiceError(Status.STORAGE_ERROR, f"could not persist the usage counter: {e}") from None
                 key.record = rec
                 key.counter.reserve(rec.uses_reserved)
+
+    # -- replay protection (docs/replay.md) -----------------------------------
+    def _attach_window(self, key: LiveKey, fresh: bool = False) -> None:
+        """Open the key's replay window, or create it for a new key (failing that, KeyStoreError).
+
+        A stored key whose window is missing or damaged gets a new one that refuses every epoch its record
+        knows of, so nothing accepted before can come back (the not yet decrypted messages of those runs
+        are refused too; logged). One that the system will not let us open (read-only, permissions, I/O)
+        leaves the key loaded with its AES operations refused (STORAGE_ERROR) until a restart."""
+        if not key.windowed:
+            return
+        cfg, path = self.config, self.store.replay_path(key.key_id)
+
+        def open_window() -> None:
+            key.counter.protect(path, cfg.replay_window, cfg.replay_streams, cfg.replay_sync)
+
+        if fresh or path is None:
+            try:
+                if path is not None and os.path.lexists(path):  # left over from a key id used before
+                    os.unlink(path)
+                open_window()
+            except OSError as e:
+                if path is not None and os.path.lexists(path):
+                    os.unlink(path)
+                raise KeyStoreError(str(e)) from None
+            return
+        problem = "missing"
+        try:
+            if os.path.lexists(path):
+                open_window()
+                return
+        except OSError as e:
+            problem = e.strerror or str(e)
+            if e.errno:  # not the file's fault: keep it for when the system lets us in again
+                key.window_error = problem
+                log.error("replay window unavailable: AES operations of this key are refused",
+                          extra={"key_id": f"0x{key.key_id:08x}", "reason": problem})
+                return
+        try:
+            if problem != "missing":
+                os.replace(path, path + ".unusable")
+            open_window()
+        except OSError as e:
+            key.window_error = e.strerror or str(e)
+            log.error("replay window unavailable: AES operations of this key are refused",
+                      extra={"key_id": f"0x{key.key_id:08x}", "reason": key.window_error})
+            return
+        key.counter.replay_floor(min(key.record.nonce_epoch + 1, 2**32 - 1))
+        log.error("replay window lost: replaced by one that refuses the nonces of earlier runs",
+                  extra={"key_id": f"0x{key.key_id:08x}", "reason": problem})
+
+    def _start_stream(self, key: LiveKey) -> None:
+        """This run's first encryption with a protected key: a new epoch, persisted before any nonce of it
+        exists (a key created in this run uses the epoch it was created with). Under key._lock."""
+        self.check_window(key)
+        epoch = key.record.nonce_epoch if key.epoch_unused else key.record.nonce_epoch + 1
+        if epoch > 2**32 - 1:
+            raise ServiceError(Status.KEY_EXHAUSTED, f"key 0x{key.key_id:08x} has used all its nonce epochs: rotate it")
+        if not key.epoch_unused:
+            rec = replace(key.record, nonce_epoch=epoch)
+            try:
+                self.store.save(rec)
+            except KeyStoreError as e:
+                raise ServiceError(Status.STORAGE_ERROR, f"could not persist the nonce epoch: {e}") from None
+            key.record = rec
+        start = struct.unpack(">Q", ossl.random_bytes(8))[0] if key.native is not None else 0
+        key.counter.start_stream(epoch, start)
+        key.streaming, key.epoch_unused = True, False
+
+    @staticmethod
+    def accept_nonce(key: LiveKey, nonce: bytes) -> None:
+        """After a decryption's tag verified: record its nonce, or NONCE_REUSE if it was accepted before or
+        is older than the key's window. Only authenticated nonces enter, so forgeries cannot move the window."""
+        if key.windowed:
+            KeyTable.check_window(key)
+            verdict = key.counter.replay_check(nonce)
+            if verdict == REPLAY_SEEN:
+                raise ServiceError(Status.NONCE_REUSE, f"nonce replayed on key 0x{key.key_id:08x}")
+            if verdict != REPLAY_FRESH:
+                raise ServiceError(Status.NONCE_REUSE, f"nonce older than the replay window of key 0x{key.key_id:08x}"
+                                   " (refused: it cannot be told apart from a replay)")
+        elif key.replay is not None and not key.replay.check_and_record(nonce):
+            raise ServiceError(Status.NONCE_REUSE, f"nonce replayed on key 0x{key.key_id:08x}")
+
+    @staticmethod
+    def check_window(key: LiveKey) -> None:
+        if key.window_error is not None:
+            raise ServiceError(Status.STORAGE_ERROR, f"the replay window of key 0x{key.key_id:08x} is unavailable "
+                                                     f"({key.window_error}): restart once the key store is usable")
+
+    def replay_bytes(self) -> int:
+        with self._lock:
+            return sum(k.counter.window_bytes for k in self._keys.values() if k.counter is not None)
 
     @staticmethod
     def _exhausted(key: LiveKey, limit: int | None) -> ServiceError:

@@ -1,11 +1,10 @@
-"""Exact replay detection for AES-GCM decrypt: no false positives, by construction.
+"""Replay detection for keys made before replay windows (docs/replay.md, "Keys from before").
 
-The original used a Bloom filter over a window of one million nonces, which
-rejects some fresh nonces. Here each protected key keeps the exact set of the
-last `window` nonces it accepted (FIFO eviction). A nonce is recorded only after
-its tag verified, so forged ciphertexts cannot fill the window. A nonce older
-than the window is no longer detected (documented; size the window to the
-traffic). Memory: about 100 bytes per remembered nonce.
+Today's protected keys have structured nonces and a durable window in C
+(src/c/service/replay.c). A key created with REPLAY_PROTECT by an earlier
+version has random nonces, so it keeps what it had: the exact set of the last
+`window` nonces it accepted (FIFO eviction), in memory only, so lost at a restart.
+A nonce is recorded only after its tag verified. Memory: about 100 bytes per nonce.
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import collections
 import threading
 
 
-class ReplayWindow:
+class LegacyReplaySet:
     def __init__(self, window: int):
         self.window = window
         self._seen: set[bytes] = set()

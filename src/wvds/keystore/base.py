@@ -30,6 +30,9 @@ class KeyRecord:
     material: bytes  # secret for private keys: only ever held by crypto_service
     uses_reserved: int = 0  # AES: invocation counter high-water mark persisted ahead of use
     native: bool = False  # material is a reference to a key inside the TPM/HSM (see NativeKey)
+    # AES keys with replay protection: the fixed field of the nonces of the latest run that encrypted
+    # (docs/replay.md). None: a key from before structured nonces (random nonces; see LiveKey).
+    nonce_epoch: int | None = None
 
     def with_reserved(self, reserved: int) -> "KeyRecord":
         return replace(self, uses_reserved=reserved)
@@ -52,7 +55,7 @@ class NativeKey(ABC):
         """DER ECDSA-Sig-Value over data hashed with digest ("SHA256"...), or over data itself if prehashed."""
         raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot sign")
 
-    def aes_gcm_encrypt(self, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
+    def aes_gcm_encrypt(self, aad: bytes, plaintext: bytes, nonce: bytes | None = None) -> tuple[bytes, bytes, bytes]:
         """(nonce, ciphertext, tag); the nonce is random and never chosen by a caller."""
         raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot encrypt")
 
@@ -81,6 +84,13 @@ class KeyStore(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name}
+
+    def replay_path(self, key_id: int) -> str | None:
+        """Where the replay window of key_id lives (docs/replay.md); None: in memory only, like the keys."""
+        return None
+
+    def drop_replay(self, key_id: int) -> None:
+        """Remove a deleted key's replay window."""
 
     # -- keys held natively by a secure element (optional) -------------------
     def native_algorithms(self) -> frozenset[Algorithm]:

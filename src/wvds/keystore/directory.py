@@ -28,6 +28,7 @@ log = logging.getLogger("wvds.keystore")
 
 _O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+REPLAY_DIR = "replay"  # the keys' replay windows (docs/replay.md): no secrets, only which nonces were seen
 
 
 class EncryptedDirectoryStore(KeyStore):
@@ -44,6 +45,8 @@ class EncryptedDirectoryStore(KeyStore):
             self._lock_fd = self._take_lock()
             self._keys_fd = _secure_dir(ff.KEYS_DIR, "keystore.directory", parent_fd=self._dir_fd,
                                         shown=os.path.join(directory, ff.KEYS_DIR))
+            self._replay_fd = _secure_dir(REPLAY_DIR, "keystore.directory", parent_fd=self._dir_fd,
+                                          shown=os.path.join(directory, REPLAY_DIR))
             self._open_header()
         except BaseException:
             self.close()
@@ -175,11 +178,23 @@ class EncryptedDirectoryStore(KeyStore):
                 log.warning("native key object not removed from the secure element",
                             extra={"key_id": f"0x{key_id:08x}", "reason": str(e)})
 
+    def replay_path(self, key_id: int) -> str:
+        return os.path.join(self.directory, REPLAY_DIR, f"{key_id:08x}.win")
+
+    def drop_replay(self, key_id: int) -> None:
+        try:
+            os.unlink(f"{key_id:08x}.win", dir_fd=self._replay_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as e:  # the key is gone either way; an orphan window holds no secret
+            log.warning("replay window of a deleted key not removed", extra={"key_id": f"0x{key_id:08x}",
+                                                                             "reason": e.strerror})
+
     def close(self) -> None:
         if getattr(self, "_kek", None) is not None:
             self._kek.close()
             self._kek = None
-        for attr in ("_keys_fd", "_lock_fd", "_dir_fd"):
+        for attr in ("_replay_fd", "_keys_fd", "_lock_fd", "_dir_fd"):
             fd = getattr(self, attr, None)
             if fd is not None:
                 os.close(fd)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import replace
 from typing import Any, Callable
 
 from wvds.keystore.base import KeyRecord
@@ -70,9 +71,12 @@ def key_id_from_name(name: str) -> int | None:
 
 
 def _meta(record: KeyRecord) -> dict[str, Any]:
-    return {"key_id": record.key_id, "algorithm": int(record.algorithm), "usage": record.usage,
+    meta = {"key_id": record.key_id, "algorithm": int(record.algorithm), "usage": record.usage,
             "owner_uid": record.owner_uid, "label": record.label, "created": record.created,
             "form": int(record.form), "uses_reserved": record.uses_reserved, "native": record.native}
+    if record.nonce_epoch is not None:  # absent in files of keys from before replay windows
+        meta["nonce_epoch"] = record.nonce_epoch
+    return meta
 
 
 def canonical_json(doc: Any) -> bytes:
@@ -107,14 +111,14 @@ def decode_key(blob: bytes, store_id: bytes, open_: Open, expected_id: int) -> K
             usage=_int(meta, "usage", 0, 2**32 - 1), owner_uid=_int(meta, "owner_uid", 0, 2**32 - 1),
             label=_str(meta, "label"), created=_int(meta, "created", 0, 2**63 - 1),
             form=KeyFormat(_int(meta, "form", 0, 255)), material=b"",
-            uses_reserved=_int(meta, "uses_reserved", 0, 2**64 - 1), native=meta.get("native") is True)
+            uses_reserved=_int(meta, "uses_reserved", 0, 2**64 - 1), native=meta.get("native") is True,
+            nonce_epoch=_int(meta, "nonce_epoch", 0, 2**32 - 1) if "nonce_epoch" in meta else None)
     except (ValueError, UnicodeDecodeError, TypeError, RecursionError) as e:  # JSONDecodeError, bad enum values:
         raise FormatError(f"malformed metadata ({e})") from None  # ValueErrors; deep nesting: RecursionError
     if record.key_id != expected_id:
         raise FormatError(f"file holds key 0x{record.key_id:08x}, not the key its name says")
     material = open_(store_id + prefix, blob[len(prefix):])
-    return KeyRecord(record.key_id, record.algorithm, record.usage, record.owner_uid, record.label, record.created,
-                     record.form, material, record.uses_reserved, record.native)
+    return replace(record, material=material)
 
 
 def _int(meta: dict, key: str, lo: int, hi: int) -> int:

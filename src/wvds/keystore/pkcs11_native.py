@@ -71,10 +71,12 @@ class TokenAesKey(NativeKey):
         self._key = self._store.session.get_key(ObjectClass.SECRET_KEY, KeyType.AES, id=self._ref)
         self.generation = self._store.generation
 
-    def aes_gcm_encrypt(self, aad: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
+    def aes_gcm_encrypt(self, aad: bytes, plaintext: bytes, nonce: bytes | None = None) -> tuple[bytes, bytes, bytes]:
         from pkcs11 import Mechanism, PKCS11Error
         from pkcs11.mechanisms import GCMParams
-        nonce = ossl.random_bytes(NONCE_SIZE)  # FIPS DRBG: the RBG-based IV construction, as for soft keys
+        # A replay-protected key's nonce comes from its stream (docs/replay.md); otherwise the FIPS DRBG's,
+        # the RBG-based construction, as for soft keys.
+        nonce = nonce if nonce is not None else ossl.random_bytes(NONCE_SIZE)
         try:
             with self._store.token_lock:
                 out = retry_stale(self._store, self, lambda: self._key.encrypt(

@@ -104,7 +104,8 @@ class KeyUsage(IntFlag):
     DECAPS = 0x0020
     RELEASE_SECRET = 0x0040  # ML-KEM: the raw shared secret may be returned to the client
     EXPORTABLE = 0x0080  # KEY_EXPORT may return the private key material
-    REPLAY_PROTECT = 0x0100  # AES: decrypt rejects a nonce seen before (NONCE_REUSE)
+    REPLAY_PROTECT = 0x0100  # AES: decrypt rejects a nonce seen before (NONCE_REUSE); the default
+    REPLAYABLE = 0x0200  # AES: opt out of REPLAY_PROTECT (data at rest: the same blob decrypts at every boot)
 
 
 DEFAULT_USAGE = {

@@ -160,7 +160,9 @@ int main(int argc, char **argv)
     uint8_t key[32];
     for (int i = 0; i < 32; i++)
         key[i] = (uint8_t)i;
-    st = wvds_key_import(conn, WVDS_ALG_AES_256_GCM, 0, WVDS_KEY_FORMAT_RAW, "jobs", key, sizeof key, &key_id);
+    /* A key for data at rest: every sealed message is decrypted twice (a call, then a job). */
+    st = wvds_key_import(conn, WVDS_ALG_AES_256_GCM, WVDS_USAGE_REPLAYABLE, WVDS_KEY_FORMAT_RAW, "jobs", key,
+                         sizeof key, &key_id);
     if (st) {
         fprintf(stderr, "import: %s\n", wvds_status_name(st));
         return 1;

@@ -10,9 +10,12 @@ AES = (Algorithm.AES_256_GCM,)
 def encrypt(ctx, payload: bytes) -> bytes:
     req = AesEncryptRequest.decode(payload)
     with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.ENCRYPT, AES) as key:
-        ctx.keys.count_use(key, ctx.config.gcm_invocation_limit)
+        ctx.keys.count_use(key, ctx.config.gcm_invocation_limit)  # starts a protected key's nonce stream
         if key.native is not None:  # the key lives in the HSM (keystore.native)
-            nonce, ct, tag = key.native.aes_gcm_encrypt(req.aad, req.plaintext)
+            nonce = key.counter.next_nonce() if key.windowed else None
+            nonce, ct, tag = key.native.aes_gcm_encrypt(req.aad, req.plaintext, nonce)
+        elif key.windowed:  # the stream's IV generator lives with the key, in C (docs/replay.md)
+            nonce, ct, tag = key.counter.seal(req.aad, req.plaintext)
         else:
             nonce, ct, tag = ossl.aes_gcm_encrypt(key.secret, req.aad, req.plaintext)
         ctx.grant_fast(key)  # this client's next AES requests on this key may take the C fast path
@@ -29,9 +32,7 @@ def decrypt(ctx, payload: bytes) -> bytes:
                 plaintext = ossl.aes_gcm_decrypt(key.secret, req.nonce, req.aad, req.ciphertext, req.tag)
         except ossl.AuthenticationError:
             raise ServiceError(Status.DECRYPTION_FAILED, "tag check failed") from None
-        # Only authenticated nonces enter the replay window, so forgeries cannot evict real entries.
-        if key.replay is not None and not key.replay.check_and_record(req.nonce):
-            raise ServiceError(Status.NONCE_REUSE, f"nonce replayed on key 0x{key.key_id:08x}")
+        ctx.keys.accept_nonce(key, req.nonce)  # only now: an authenticated nonce
         ctx.grant_fast(key)
     return plaintext
 
