@@ -164,6 +164,9 @@ def test_run_upgrade_rollback_uninstall(unpacked, tmp_path, host_arch, delivery)
         r = wvdsctl(inst, "--out", str(tmp_path / "back"), "decrypt", key, "--in", str(tmp_path / "sealed"))
         assert r.returncode == 0 and (tmp_path / "back").read_bytes() == b"kept across upgrades", r.stderr
         svc.check(run_gateway(inst, gateway), "the OEM gateway after the upgrade")
+    # Using the keys changes the store (the decryption above is now in the key's replay window): from here on
+    # no installer step may change it.
+    keys_before = tree_digest(inst.var / "keystore")
 
     # the same delivery again: nothing changes
     before = tree_digest(inst.opt)

@@ -259,7 +259,10 @@ class KeyTable:
             try:
                 self._attach_window(live, fresh=True)
             except KeyStoreError as e:
-                self.store.delete(key_id)
+                try:
+                    self.store.delete(key_id)
+                except KeyStoreError:  # left stored: at the next start its window counts as lost (refuses all)
+                    log.warning("key without a replay window not removed", extra={"key_id": f"0x{key_id:08x}"})
                 raise ServiceError(Status.STORAGE_ERROR, f"could not create the key's replay window: {e}") from None
             self._keys[key_id] = live
         log.info("key created", extra={"key_id": f"0x{key_id:08x}", "algorithm": algorithm.name, "owner": peer.uid})
