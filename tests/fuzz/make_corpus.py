@@ -291,8 +291,19 @@ def extract_certs_seeds() -> dict[str, bytes]:
             "pkcs12": b"\x00" + p12, "pkcs12-stdlib": b"\x01" + p12, "pkcs12-certs-stdlib": b"\x01" + p12_certs_only}
 
 
+def liboqs_seeds() -> dict[str, bytes]:
+    """One per algorithm and mutation kind (fuzz_liboqs_differential.py); the rest is the fuzzer's."""
+    out = {}
+    for pick in range(6):
+        for kind in range(4):
+            out[f"alg{pick}-case{kind}"] = bytes([pick]) + bytes([kind * 61 + pick] * 40) + bytes([kind]) * 8 \
+                + b"message %d" % kind * 20
+    return out
+
+
 def main() -> None:
     _write("extract_certs", extract_certs_seeds())
+    _write("liboqs", liboqs_seeds())
     _write("request", request_seeds())
     _write("config", config_seeds())
     _write("keyfile", keyfile_seeds())

@@ -26,14 +26,16 @@ HARNESSES = {  # corpus/crash directory name -> harness script, extra libFuzzer 
     "keyfile": ("fuzz_keyfile.py", []),
     "est": ("fuzz_est_responses.py", []),
     "extract_certs": ("fuzz_extract_certs.py", []),
+    "liboqs": ("fuzz_liboqs_differential.py", []),
 }
+NEEDS_FIPS = {"request", "liboqs"}  # run our OpenSSL in FIPS mode, as the service does
 
 
 def _env(target: str, fips: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT / "tests")])
     env["LD_LIBRARY_PATH"] = fips["LD_LIBRARY_PATH"]  # our OpenSSL 3.6.3, as the daemons run with it
-    if target == "request":
+    if target in NEEDS_FIPS:
         env.update(fips)
     return env
 
