@@ -1,7 +1,7 @@
 """liboqs, the conformance tests' independent implementation (docs/conformance.md).
 
 recipes/liboqs builds it (`scons liboqs`, which `./run test` runs) without OpenSSL, into
-build/x86_64/liboqs; liboqs-python (pinned in requirements/) is the binding. liboqs-python
+build/x86_64/liboqs/direct_deploy/liboqs; liboqs-python (pinned in requirements/) is the binding. liboqs-python
 downloads and builds a liboqs of its own with git when it cannot load one: here that must never
 happen silently, so a missing build fails the test at once, the git it would use is pointed at an
 address that does not exist, and the library it loaded is checked to be ours.
@@ -15,7 +15,7 @@ import pytest
 
 from support.targets import ROOT
 
-LIBOQS = ROOT / "build" / "x86_64" / "liboqs"
+LIBOQS = ROOT / "build" / "x86_64" / "liboqs" / "direct_deploy" / "liboqs"  # packaging/SConscript.conan
 _oqs = None
 
 
