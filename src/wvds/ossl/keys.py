@@ -40,13 +40,13 @@ __all__ = ["ALGORITHMS", "AlgorithmSpec", "PKey", "spec", "generate_key", "key_f
 @dataclass(frozen=True)
 class AlgorithmSpec:
     name: str  # our name, PKey.algorithm
-    family: str  # "ML-DSA", "ML-KEM" or "EC"
+    family: str  # "ML-DSA", "SLH-DSA", "ML-KEM" or "EC"
     keytype: str  # OpenSSL key type for EVP_PKEY_CTX_new_from_name
     public_size: int
     private_size: int  # expanded private key (ML-*) or scalar (EC)
     seed_size: int = 0  # 0: no seed form
     group: str = ""  # EC only
-    signature_size: int = 0  # ML-DSA: exact; EC: maximum DER size
+    signature_size: int = 0  # ML-DSA, SLH-DSA: exact; EC: maximum DER size
     ciphertext_size: int = 0  # ML-KEM
 
 
@@ -59,6 +59,13 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {s.name: s for s in (
     AlgorithmSpec("ML-KEM-1024", "ML-KEM", "ML-KEM-1024", 1568, 3168, 64, ciphertext_size=1568),
     AlgorithmSpec("EC-P-256", "EC", "EC", 65, 32, group="P-256", signature_size=72),
     AlgorithmSpec("EC-P-384", "EC", "EC", 97, 48, group="P-384", signature_size=104),
+    # SLH-DSA (FIPS 205): n = 16/24/32; public PK.seed||PK.root (2n), private SK.seed||SK.prf||PK.seed||PK.root
+    # (4n), seed SK.seed||SK.prf||PK.seed (3n, key generation only: OpenSSL keeps no seed to export).
+    *(AlgorithmSpec(f"SLH-DSA-{h}-{bits}{v}", "SLH-DSA", f"SLH-DSA-{h}-{bits}{v}", 2 * n, 4 * n, 3 * n,
+                    signature_size=size)
+      for h in ("SHA2", "SHAKE") for bits, n, sizes in ((128, 16, (7856, 17088)), (192, 24, (16224, 35664)),
+                                                         (256, 32, (29792, 49856)))
+      for v, size in zip("sf", sizes)),
 )}
 
 

@@ -1,4 +1,5 @@
-"""Signatures: pure ML-DSA (FIPS 204) and ECDSA (FIPS 186-5, DER-encoded), from the FIPS provider.
+"""Signatures: pure ML-DSA (FIPS 204), pure SLH-DSA (FIPS 205) and ECDSA (FIPS 186-5, DER-encoded), from the
+FIPS provider.
 
 ML-DSA signs the message itself ("pure" ML-DSA, not HashML-DSA) through
 EVP_PKEY_sign_message_init with an explicitly fetched ML-DSA-xx signature
@@ -21,7 +22,7 @@ from wvds.ossl._params import Params
 from wvds.ossl.errors import InvalidInputError
 from wvds.ossl.keys import PKey, borrow, require
 
-__all__ = ["mldsa_sign", "mldsa_verify", "ecdsa_sign", "ecdsa_verify", "DIGESTS", "MAX_CONTEXT"]
+__all__ = ["mldsa_sign", "mldsa_verify", "slhdsa_sign", "slhdsa_verify", "ecdsa_sign", "ecdsa_verify", "DIGESTS", "MAX_CONTEXT"]
 
 MAX_CONTEXT = 255
 # accepted digest names -> (OpenSSL name, digest size)
@@ -33,38 +34,56 @@ DIGESTS = {
 
 
 def mldsa_sign(key: PKey, message: bytes, context: bytes = b"") -> bytes:
-    s = require(key, "ML-DSA", True, "ML-DSA sign")
+    return _pure_sign(key, "ML-DSA", message, context)
+
+
+def mldsa_verify(key: PKey, message: bytes, signature: bytes, context: bytes = b"") -> bool:
+    return _pure_verify(key, "ML-DSA", message, signature, context)
+
+
+def slhdsa_sign(key: PKey, message: bytes, context: bytes = b"") -> bytes:
+    """Pure SLH-DSA (FIPS 205), hedged (OpenSSL's default: fresh opt_rand from the DRBG)."""
+    return _pure_sign(key, "SLH-DSA", message, context)
+
+
+def slhdsa_verify(key: PKey, message: bytes, signature: bytes, context: bytes = b"") -> bool:
+    return _pure_verify(key, "SLH-DSA", message, signature, context)
+
+
+def _pure_sign(key: PKey, family: str, message: bytes, context: bytes) -> bytes:
+    """ML-DSA or SLH-DSA over the message itself, with an optional context string (the same EVP calls)."""
+    s = require(key, family, True, f"{family} sign")
     message = as_bytes(message, "message")
-    context = max_len(context, "ML-DSA context", MAX_CONTEXT)
+    context = max_len(context, f"{family} context", MAX_CONTEXT)
     lib = _lib.ready()
     alg = _lib.fetch("EVP_SIGNATURE_fetch", s.keytype)
     sig = ctypes.create_string_buffer(s.signature_size)
     siglen = c_size_t(s.signature_size)
     with borrow(key) as pkey:
-        ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), "ML-DSA sign")
+        ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), f"{family} sign")
         try:
             p = _context_params(context)
-            _lib.check(lib.EVP_PKEY_sign_message_init(ctx, alg, p.ref), "ML-DSA sign init")
+            _lib.check(lib.EVP_PKEY_sign_message_init(ctx, alg, p.ref), f"{family} sign init")
             _lib.check(lib.EVP_PKEY_sign(ctx, sig, byref(siglen), message, len(message)), f"{s.name} sign")
         finally:
             lib.EVP_PKEY_CTX_free(ctx)
     return ctypes.string_at(sig, siglen.value)
 
 
-def mldsa_verify(key: PKey, message: bytes, signature: bytes, context: bytes = b"") -> bool:
-    s = require(key, "ML-DSA", False, "ML-DSA verify")
+def _pure_verify(key: PKey, family: str, message: bytes, signature: bytes, context: bytes) -> bool:
+    s = require(key, family, False, f"{family} verify")
     message = as_bytes(message, "message")
     signature = as_bytes(signature, "signature")
-    context = max_len(context, "ML-DSA context", MAX_CONTEXT)
+    context = max_len(context, f"{family} context", MAX_CONTEXT)
     if len(signature) != s.signature_size:
         return False
     lib = _lib.ready()
     alg = _lib.fetch("EVP_SIGNATURE_fetch", s.keytype)
     with borrow(key) as pkey:
-        ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), "ML-DSA verify")
+        ctx = _lib.check_ptr(lib.EVP_PKEY_CTX_new_from_pkey(None, pkey, None), f"{family} verify")
         try:
             p = _context_params(context)
-            _lib.check(lib.EVP_PKEY_verify_message_init(ctx, alg, p.ref), "ML-DSA verify init")
+            _lib.check(lib.EVP_PKEY_verify_message_init(ctx, alg, p.ref), f"{family} verify init")
             return _verdict(lib.EVP_PKEY_verify(ctx, signature, len(signature), message, len(message)))
         finally:
             lib.EVP_PKEY_CTX_free(ctx)
