@@ -39,9 +39,10 @@ SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 PUBLIC_KEY_SIZE = {Algorithm.ML_DSA_44: 1312, Algorithm.ML_DSA_65: 1952, Algorithm.ML_DSA_87: 2592,
                    Algorithm.ML_KEM_512: 800, Algorithm.ML_KEM_768: 1184, Algorithm.ML_KEM_1024: 1568,
-                   Algorithm.ECDSA_P256: 65, Algorithm.ECDSA_P384: 97, Algorithm.AES_256_GCM: 0}
+                   Algorithm.ECDSA_P256: 65, Algorithm.ECDSA_P384: 97, Algorithm.AES_256_GCM: 0,
+                   Algorithm.SLH_DSA_SHA2_128F: 32}
 SIGNATURE_SIZE = {Algorithm.ML_DSA_44: 2420, Algorithm.ML_DSA_65: 3309, Algorithm.ML_DSA_87: 4627,
-                  Algorithm.ECDSA_P256: 71, Algorithm.ECDSA_P384: 103}
+                  Algorithm.ECDSA_P256: 71, Algorithm.ECDSA_P384: 103, Algorithm.SLH_DSA_SHA2_128F: 17088}
 CIPHERTEXT_SIZE = {Algorithm.ML_KEM_512: 768, Algorithm.ML_KEM_768: 1088, Algorithm.ML_KEM_1024: 1568}
 
 
@@ -293,6 +294,8 @@ class FakeService:
         if not hmac.compare_digest(self.crypto.sign(key, req.context, req.message), req.signature):
             raise ServiceError(Status.SIGNATURE_INVALID)
         return b""
+
+    do_slhdsa_sign, do_slhdsa_verify = do_mldsa_sign, do_mldsa_verify  # the same payloads
 
     def do_ecdsa_sign(self, req) -> bytes:
         return self.crypto.sign(self.crypto.get(req.key_id), bytes([req.hash_alg, req.flags]), req.data)

@@ -46,7 +46,8 @@ def test_every_call_matches_payloads_py(arch, clib, runner, fake_service, tmp_pa
         RequestType.MLKEM_ENCAPS, RequestType.MLKEM_DECAPS, RequestType.RANDOM,
         RequestType.KEY_IMPORT, RequestType.KEY_IMPORT, RequestType.KEY_EXPORT_PUBLIC, RequestType.KEY_EXPORT,
         RequestType.KEY_DELETE, RequestType.KEY_DELETE, RequestType.KEY_LIST, RequestType.KEY_LIST,
-        RequestType.KEY_DESCRIBE, RequestType.STATUS, RequestType.RANDOM]
+        RequestType.KEY_DESCRIBE, RequestType.STATUS, RequestType.RANDOM,
+        RequestType.KEY_GENERATE, RequestType.SLHDSA_SIGN, RequestType.SLHDSA_VERIFY, RequestType.SLHDSA_VERIFY]
     req = [e.request for e in single]
 
     assert req[0:4] == [KeyGenerateRequest(Algorithm.AES_256_GCM, KeyUsage.ENCRYPT | KeyUsage.DECRYPT, "aes-key"),
@@ -90,6 +91,13 @@ def test_every_call_matches_payloads_py(arch, clib, runner, fake_service, tmp_pa
     assert single[27].status == Status.KEY_NOT_FOUND
     assert req[28:31] == [KeyListRequest(0), KeyListRequest(5), KeyIdRequest(2)]
     assert req[31] is None and req[32] == RandomRequest(8)
+
+    assert req[33] == KeyGenerateRequest(Algorithm.SLH_DSA_SHA2_128F, 0, "slh")
+    slh = struct.unpack_from("<I", single[33].response)[0]
+    assert req[34] == MldsaSignRequest(slh, b"message", b"ctx") and len(single[34].response) == 17088
+    assert (req[35].key, req[35].signature) == (KeyRef(key_id=slh), single[34].response)
+    assert req[36].key == KeyRef(algorithm=Algorithm.SLH_DSA_SHA2_128F, public_key=fake_service.crypto.keys[slh].public)
+    assert req[36].message == b"messagE" and single[36].status == Status.SIGNATURE_INVALID
 
     # The stream: two chunks each way, AAD = label || stream id || index || final || caller's AAD.
     for t in (RequestType.AES_ENCRYPT, RequestType.AES_DECRYPT):

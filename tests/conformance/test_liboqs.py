@@ -11,14 +11,18 @@ import random
 
 import pytest
 
+from support.binaries import current
 from support.liboqs import load
-from wvds.protocol.constants import MAX_PAYLOAD, Algorithm, KeyFormat, KeyUsage
+from wvds.protocol.constants import MAX_PAYLOAD, SLH_DSA, Algorithm, KeyFormat, KeyUsage
 from wvds.protocol.payloads import KeyRef, MldsaVerifyRequest
 
 MLDSA = {Algorithm.ML_DSA_44: "ML-DSA-44", Algorithm.ML_DSA_65: "ML-DSA-65", Algorithm.ML_DSA_87: "ML-DSA-87"}
 MLKEM = {Algorithm.ML_KEM_512: "ML-KEM-512", Algorithm.ML_KEM_768: "ML-KEM-768", Algorithm.ML_KEM_1024: "ML-KEM-1024"}
 CONTEXTS = [b"", b"wvds", bytes(range(255))]
 KEM_ROUNDS = 64
+SLHDSA = {a: "SLH_DSA_PURE_" + a.name[8:] for a in SLH_DSA}  # liboqs's names
+# The small-signature sets sign in 0.1-1.5 s natively; emulated (aarch64 under qemu-user) that is minutes.
+SLOW = {a for a in SLH_DSA if a.name.endswith("S") and a != Algorithm.SLH_DSA_SHA2_128S}
 
 
 def messages(alg: Algorithm, public_key: bytes, signature_len: int, context: bytes, rnd: random.Random) -> list[bytes]:
@@ -126,3 +130,32 @@ def test_seed_keys_and_implicit_rejection_agree(client, alg, tally):
             ours, theirs = client.mlkem_decaps(created.key_id, bad, return_secret=True).secret, kem.decap_secret(bad)
             assert ours == theirs != secret
             tally(f"{MLKEM[alg]} malformed ciphertext: same implicit-rejection secret")
+
+
+@pytest.mark.parametrize("alg", SLH_DSA, ids=lambda a: a.name)
+def test_slhdsa_both_ways(client, alg, tally):
+    """SLH-DSA (FIPS 205): each side's signature verifies on the other (inline and imported key), modified ones
+    are refused by both, and a liboqs private key imported into the service is the same key."""
+    if alg in SLOW and not current().target.native:
+        pytest.skip("an emulated small-signature SLH-DSA set takes minutes: run natively (x86_64 and source)")
+    oqs, rnd = load(), random.Random(300 + int(alg))
+    created = client.generate_key(alg)
+    with oqs.Signature(SLHDSA[alg]) as sig:
+        pk = sig.generate_keypair()
+        imported = client.import_key(alg, KeyFormat.EXPANDED, sig.export_secret_key(), KeyUsage.SIGN | KeyUsage.VERIFY)
+        assert imported.public_key == pk
+        tally(f"{alg.name} liboqs private key imported: same public key")
+        for ctx in (b"", b"wvds"):
+            msg = rnd.randbytes(rnd.choice((0, 33, 4096)))
+            s = client.slhdsa_sign(created.key_id, msg, ctx)
+            assert oqs_verify(sig, msg, s, ctx, created.public_key)
+            tally(f"{alg.name} service signs, liboqs verifies")
+            theirs = sig.sign_with_ctx_str(msg, ctx)
+            assert client.slhdsa_verify(KeyRef(algorithm=alg, public_key=pk), msg, theirs, ctx)
+            assert client.slhdsa_verify(imported.key_id, msg, theirs, ctx)
+            tally(f"{alg.name} liboqs signs, service verifies (inline and imported key)", 2)
+            bad = flip(s, rnd)
+            assert not oqs_verify(sig, msg, bad, ctx, created.public_key)
+            assert not client.slhdsa_verify(created.key_id, msg, bad, ctx)
+            assert not client.slhdsa_verify(imported.key_id, msg + b"x", theirs, ctx)
+            tally(f"{alg.name} modified signature/message refused by both", 2)

@@ -41,12 +41,13 @@ def test_encrypt_decrypt_files(ctl, tmp_path):
     assert r.returncode == 1 and b"DECRYPTION_FAILED" in r.stderr
 
 
-def test_sign_verify_and_inline_public_key(ctl, tmp_path):
-    k = js(ctl("--json", "generate", "ml-dsa-65"))
+@pytest.mark.parametrize("alg", ["ml-dsa-65", "slh-dsa-sha2-128f"])
+def test_sign_verify_and_inline_public_key(ctl, tmp_path, alg):
+    k = js(ctl("--json", "generate", alg))
     sig = ctl("sign", k["key_id"], "--hex", "aa55", "--context", "fw").stdout.decode().strip()
     assert js(ctl("--json", "verify", k["key_id"], "--hex", "aa55", "--sig-hex", sig, "--context", "fw"))["valid"]
     (tmp_path / "pk").write_bytes(bytes.fromhex(k["public_key"]))
-    ok = js(ctl("--json", "verify", "--pubkey-alg", "ml-dsa-65", "--pubkey-file", tmp_path / "pk", "--hex", "aa55",
+    ok = js(ctl("--json", "verify", "--pubkey-alg", alg, "--pubkey-file", tmp_path / "pk", "--hex", "aa55",
                 "--sig-hex", sig, "--context", "fw"))
     assert ok["valid"] is True
     r = ctl("verify", k["key_id"], "--hex", "aa56", "--sig-hex", sig, "--context", "fw", check=False)

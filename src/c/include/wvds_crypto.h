@@ -111,6 +111,8 @@ typedef enum wvds_request_type {
     WVDS_REQ_AES_DECRYPT = 0x02,
     WVDS_REQ_MLDSA_SIGN = 0x10,
     WVDS_REQ_MLDSA_VERIFY = 0x11,
+    WVDS_REQ_SLHDSA_SIGN = 0x12,
+    WVDS_REQ_SLHDSA_VERIFY = 0x13,
     WVDS_REQ_MLKEM_KEYGEN = 0x20,
     WVDS_REQ_MLKEM_ENCAPS = 0x21,
     WVDS_REQ_MLKEM_DECAPS = 0x22,
@@ -136,7 +138,19 @@ typedef enum wvds_algorithm {
     WVDS_ALG_ML_KEM_768 = 0x21,
     WVDS_ALG_ML_KEM_1024 = 0x22,
     WVDS_ALG_ECDSA_P256 = 0x30,
-    WVDS_ALG_ECDSA_P384 = 0x31
+    WVDS_ALG_ECDSA_P384 = 0x31,
+    WVDS_ALG_SLH_DSA_SHA2_128S = 0x40,
+    WVDS_ALG_SLH_DSA_SHA2_128F = 0x41,
+    WVDS_ALG_SLH_DSA_SHA2_192S = 0x42,
+    WVDS_ALG_SLH_DSA_SHA2_192F = 0x43,
+    WVDS_ALG_SLH_DSA_SHA2_256S = 0x44,
+    WVDS_ALG_SLH_DSA_SHA2_256F = 0x45,
+    WVDS_ALG_SLH_DSA_SHAKE_128S = 0x46,
+    WVDS_ALG_SLH_DSA_SHAKE_128F = 0x47,
+    WVDS_ALG_SLH_DSA_SHAKE_192S = 0x48,
+    WVDS_ALG_SLH_DSA_SHAKE_192F = 0x49,
+    WVDS_ALG_SLH_DSA_SHAKE_256S = 0x4A,
+    WVDS_ALG_SLH_DSA_SHAKE_256F = 0x4B
 } wvds_algorithm;
 
 typedef enum wvds_key_format {
@@ -195,7 +209,15 @@ typedef enum wvds_hash_alg {
 #define WVDS_ECDSA_P256_MAX_SIGNATURE_SIZE 72u /* DER */
 #define WVDS_ECDSA_P384_MAX_SIGNATURE_SIZE 104u
 #define WVDS_MAX_PUBLIC_KEY_SIZE WVDS_MLDSA87_PUBLIC_KEY_SIZE
-#define WVDS_MAX_SIGNATURE_SIZE WVDS_MLDSA87_SIGNATURE_SIZE
+#define WVDS_MAX_SIGNATURE_SIZE WVDS_MLDSA87_SIGNATURE_SIZE /* ML-DSA and ECDSA; SLH-DSA: below */
+/* SLH-DSA (FIPS 205 table 2): public key 2n bytes, private key 4n (n = 16 / 24 / 32) */
+#define WVDS_SLHDSA128S_SIGNATURE_SIZE 7856u
+#define WVDS_SLHDSA128F_SIGNATURE_SIZE 17088u
+#define WVDS_SLHDSA192S_SIGNATURE_SIZE 16224u
+#define WVDS_SLHDSA192F_SIGNATURE_SIZE 35664u
+#define WVDS_SLHDSA256S_SIGNATURE_SIZE 29792u
+#define WVDS_SLHDSA256F_SIGNATURE_SIZE 49856u
+#define WVDS_SLHDSA_MAX_SIGNATURE_SIZE WVDS_SLHDSA256F_SIGNATURE_SIZE
 
 /* --- Status names, library version ----------------------------------------------- */
 
@@ -358,6 +380,20 @@ WVDS_API wvds_status wvds_mldsa_verify_inline(wvds_conn *conn, wvds_algorithm al
                                               size_t public_key_len, const void *context, size_t context_len,
                                               const void *message, size_t message_len, const void *signature,
                                               size_t signature_len);
+
+/* SLH-DSA (FIPS 205, pure), the twelve WVDS_ALG_SLH_DSA_* sets: the same arguments as ML-DSA.
+ * Signatures are 7 856 to 49 856 bytes (WVDS_SLHDSA_MAX_SIGNATURE_SIZE); the -s sets sign
+ * slowly (up to seconds), the -f sets fast with larger signatures (docs/performance.md). */
+WVDS_API wvds_status wvds_slhdsa_sign(wvds_conn *conn, uint32_t key_id, const void *context, size_t context_len,
+                                      const void *message, size_t message_len, void *signature,
+                                      size_t signature_cap, size_t *signature_len);
+WVDS_API wvds_status wvds_slhdsa_verify(wvds_conn *conn, uint32_t key_id, const void *context, size_t context_len,
+                                        const void *message, size_t message_len, const void *signature,
+                                        size_t signature_len);
+WVDS_API wvds_status wvds_slhdsa_verify_inline(wvds_conn *conn, wvds_algorithm algorithm, const void *public_key,
+                                               size_t public_key_len, const void *context, size_t context_len,
+                                               const void *message, size_t message_len, const void *signature,
+                                               size_t signature_len);
 
 /* hash: WVDS_HASH_DEFAULT = SHA-256 for P-256, SHA-384 for P-384. flags: WVDS_ECDSA_PREHASHED
  * when data already is the digest. Signatures are DER. */

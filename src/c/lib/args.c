@@ -52,7 +52,7 @@ bool wvds_label_ok(const char *label, size_t *len)
     return true;
 }
 
-typedef enum { FAMILY_NONE, FAMILY_AES, FAMILY_MLDSA, FAMILY_MLKEM, FAMILY_ECDSA } family;
+typedef enum { FAMILY_NONE, FAMILY_AES, FAMILY_MLDSA, FAMILY_SLHDSA, FAMILY_MLKEM, FAMILY_ECDSA } family;
 
 static family family_of(wvds_algorithm alg)
 {
@@ -70,6 +70,19 @@ static family family_of(wvds_algorithm alg)
     case WVDS_ALG_ECDSA_P256:
     case WVDS_ALG_ECDSA_P384:
         return FAMILY_ECDSA;
+    case WVDS_ALG_SLH_DSA_SHA2_128S:
+    case WVDS_ALG_SLH_DSA_SHA2_128F:
+    case WVDS_ALG_SLH_DSA_SHA2_192S:
+    case WVDS_ALG_SLH_DSA_SHA2_192F:
+    case WVDS_ALG_SLH_DSA_SHA2_256S:
+    case WVDS_ALG_SLH_DSA_SHA2_256F:
+    case WVDS_ALG_SLH_DSA_SHAKE_128S:
+    case WVDS_ALG_SLH_DSA_SHAKE_128F:
+    case WVDS_ALG_SLH_DSA_SHAKE_192S:
+    case WVDS_ALG_SLH_DSA_SHAKE_192F:
+    case WVDS_ALG_SLH_DSA_SHAKE_256S:
+    case WVDS_ALG_SLH_DSA_SHAKE_256F:
+        return FAMILY_SLHDSA;
     }
     return FAMILY_NONE;
 }
@@ -82,6 +95,11 @@ bool wvds_is_algorithm(wvds_algorithm alg)
 bool wvds_is_mldsa(wvds_algorithm alg)
 {
     return family_of(alg) == FAMILY_MLDSA;
+}
+
+bool wvds_is_slhdsa(wvds_algorithm alg)
+{
+    return family_of(alg) == FAMILY_SLHDSA;
 }
 
 bool wvds_is_mlkem(wvds_algorithm alg)
@@ -115,8 +133,9 @@ size_t wvds_public_key_size(wvds_algorithm alg)
         return WVDS_ECDSA_P384_PUBLIC_KEY_SIZE;
     case WVDS_ALG_AES_256_GCM:
         return 0;
+    default: /* SLH-DSA: PK.seed || PK.root, 2n bytes (n = 16, 24, 32 for 128, 192, 256 bits) */
+        return wvds_is_slhdsa(alg) ? (size_t)(alg - WVDS_ALG_SLH_DSA_SHA2_128S) % 6 / 2 * 16 + 32 : 0;
     }
-    return 0;
 }
 
 size_t wvds_mlkem_ciphertext_size(wvds_algorithm alg)

@@ -110,6 +110,7 @@ bool wvds_label_ok(const char *label, size_t *len);
 bool wvds_utf8_ok(const uint8_t *s, size_t n);
 
 bool wvds_is_mldsa(wvds_algorithm alg);
+bool wvds_is_slhdsa(wvds_algorithm alg);
 bool wvds_is_mlkem(wvds_algorithm alg);
 bool wvds_is_ecdsa(wvds_algorithm alg);
 bool wvds_is_algorithm(wvds_algorithm alg);

@@ -1,4 +1,4 @@
-/* ML-DSA and ECDSA sign/verify (MldsaSignRequest, MldsaVerifyRequest, EcdsaSignRequest,
+/* ML-DSA, SLH-DSA and ECDSA sign/verify (MldsaSignRequest, MldsaVerifyRequest, EcdsaSignRequest,
  * EcdsaVerifyRequest in payloads.py). Sign answers the signature; verify answers an
  * empty payload with SUCCESS or SIGNATURE_INVALID. */
 #include "internal.h"
@@ -16,11 +16,11 @@ static wvds_status finish_verify(const wvds_call *call, wvds_status st)
     return st == WVDS_SUCCESS && call->resp_len != 0 ? WVDS_ERR_PROTOCOL : st;
 }
 
-/* --- ML-DSA -------------------------------------------------------------------------- */
+/* --- ML-DSA and SLH-DSA: the same payloads, a request type each ---------------------------- */
 
-wvds_status wvds_mldsa_sign(wvds_conn *conn, uint32_t key_id, const void *context, size_t context_len,
-                            const void *message, size_t message_len, void *signature, size_t signature_cap,
-                            size_t *signature_len)
+static wvds_status pure_sign(wvds_conn *conn, wvds_request_type type, uint32_t key_id, const void *context,
+                             size_t context_len, const void *message, size_t message_len, void *signature,
+                             size_t signature_cap, size_t *signature_len)
 {
     if (!conn || key_id == 0 || !wvds_in_ok(context, context_len) || context_len > WVDS_MAX_CONTEXT_SIZE ||
         !wvds_in_ok(message, message_len) || !wvds_out_ok(signature, signature_cap, signature_len))
@@ -35,15 +35,17 @@ wvds_status wvds_mldsa_sign(wvds_conn *conn, uint32_t key_id, const void *contex
     wvds_put_u8(&call, (uint8_t)context_len);
     wvds_put(&call, context, context_len);
     wvds_put(&call, message, message_len);
-    st = finish_sign(&call, wvds_call_run(&call, WVDS_REQ_MLDSA_SIGN), signature, signature_cap, signature_len);
+    st = finish_sign(&call, wvds_call_run(&call, type), signature, signature_cap, signature_len);
     wvds_call_end(&call);
     return st;
 }
 
-static wvds_status mldsa_verify(wvds_conn *conn, const wvds_key_ref *key, const void *context, size_t context_len,
-                                const void *message, size_t message_len, const void *signature, size_t signature_len)
+static wvds_status pure_verify(wvds_conn *conn, wvds_request_type type, const wvds_key_ref *key,
+                               const void *context, size_t context_len, const void *message, size_t message_len,
+                               const void *signature, size_t signature_len)
 {
-    if (!conn || !wvds_key_ref_ok(key, wvds_is_mldsa) || !wvds_in_ok(context, context_len) ||
+    bool (*family)(wvds_algorithm) = type == WVDS_REQ_SLHDSA_VERIFY ? wvds_is_slhdsa : wvds_is_mldsa;
+    if (!conn || !wvds_key_ref_ok(key, family) || !wvds_in_ok(context, context_len) ||
         context_len > WVDS_MAX_CONTEXT_SIZE || !wvds_in_ok(message, message_len) || !signature ||
         signature_len == 0 || signature_len > UINT16_MAX)
         return WVDS_ERR_ARGUMENT;
@@ -60,16 +62,25 @@ static wvds_status mldsa_verify(wvds_conn *conn, const wvds_key_ref *key, const 
     wvds_put_u16(&call, (uint16_t)signature_len);
     wvds_put(&call, signature, signature_len);
     wvds_put(&call, message, message_len);
-    st = finish_verify(&call, wvds_call_run(&call, WVDS_REQ_MLDSA_VERIFY));
+    st = finish_verify(&call, wvds_call_run(&call, type));
     wvds_call_end(&call);
     return st;
+}
+
+wvds_status wvds_mldsa_sign(wvds_conn *conn, uint32_t key_id, const void *context, size_t context_len,
+                            const void *message, size_t message_len, void *signature, size_t signature_cap,
+                            size_t *signature_len)
+{
+    return pure_sign(conn, WVDS_REQ_MLDSA_SIGN, key_id, context, context_len, message, message_len, signature,
+                     signature_cap, signature_len);
 }
 
 wvds_status wvds_mldsa_verify(wvds_conn *conn, uint32_t key_id, const void *context, size_t context_len,
                               const void *message, size_t message_len, const void *signature, size_t signature_len)
 {
     wvds_key_ref key = {.key_id = key_id};
-    return mldsa_verify(conn, &key, context, context_len, message, message_len, signature, signature_len);
+    return pure_verify(conn, WVDS_REQ_MLDSA_VERIFY, &key, context, context_len, message, message_len, signature,
+                       signature_len);
 }
 
 wvds_status wvds_mldsa_verify_inline(wvds_conn *conn, wvds_algorithm algorithm, const void *public_key,
@@ -79,7 +90,35 @@ wvds_status wvds_mldsa_verify_inline(wvds_conn *conn, wvds_algorithm algorithm, 
 {
     wvds_key_ref key = {.is_inline = true, .algorithm = algorithm, .public_key = public_key,
                         .public_key_len = public_key_len};
-    return mldsa_verify(conn, &key, context, context_len, message, message_len, signature, signature_len);
+    return pure_verify(conn, WVDS_REQ_MLDSA_VERIFY, &key, context, context_len, message, message_len, signature,
+                       signature_len);
+}
+
+wvds_status wvds_slhdsa_sign(wvds_conn *conn, uint32_t key_id, const void *context, size_t context_len,
+                             const void *message, size_t message_len, void *signature, size_t signature_cap,
+                             size_t *signature_len)
+{
+    return pure_sign(conn, WVDS_REQ_SLHDSA_SIGN, key_id, context, context_len, message, message_len, signature,
+                     signature_cap, signature_len);
+}
+
+wvds_status wvds_slhdsa_verify(wvds_conn *conn, uint32_t key_id, const void *context, size_t context_len,
+                               const void *message, size_t message_len, const void *signature, size_t signature_len)
+{
+    wvds_key_ref key = {.key_id = key_id};
+    return pure_verify(conn, WVDS_REQ_SLHDSA_VERIFY, &key, context, context_len, message, message_len, signature,
+                       signature_len);
+}
+
+wvds_status wvds_slhdsa_verify_inline(wvds_conn *conn, wvds_algorithm algorithm, const void *public_key,
+                                      size_t public_key_len, const void *context, size_t context_len,
+                                      const void *message, size_t message_len, const void *signature,
+                                      size_t signature_len)
+{
+    wvds_key_ref key = {.is_inline = true, .algorithm = algorithm, .public_key = public_key,
+                        .public_key_len = public_key_len};
+    return pure_verify(conn, WVDS_REQ_SLHDSA_VERIFY, &key, context, context_len, message, message_len, signature,
+                       signature_len);
 }
 
 /* --- ECDSA --------------------------------------------------------------------------- */

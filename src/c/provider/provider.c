@@ -18,6 +18,18 @@
 #define MLDSA44_NAMES "ML-DSA-44:MLDSA44:2.16.840.1.101.3.4.3.17:id-ml-dsa-44"
 #define MLDSA65_NAMES "ML-DSA-65:MLDSA65:2.16.840.1.101.3.4.3.18:id-ml-dsa-65"
 #define MLDSA87_NAMES "ML-DSA-87:MLDSA87:2.16.840.1.101.3.4.3.19:id-ml-dsa-87"
+#define SLHDSA_SHA2_128S_NAMES "SLH-DSA-SHA2-128s:2.16.840.1.101.3.4.3.20:id-slh-dsa-sha2-128s"
+#define SLHDSA_SHA2_128F_NAMES "SLH-DSA-SHA2-128f:2.16.840.1.101.3.4.3.21:id-slh-dsa-sha2-128f"
+#define SLHDSA_SHA2_192S_NAMES "SLH-DSA-SHA2-192s:2.16.840.1.101.3.4.3.22:id-slh-dsa-sha2-192s"
+#define SLHDSA_SHA2_192F_NAMES "SLH-DSA-SHA2-192f:2.16.840.1.101.3.4.3.23:id-slh-dsa-sha2-192f"
+#define SLHDSA_SHA2_256S_NAMES "SLH-DSA-SHA2-256s:2.16.840.1.101.3.4.3.24:id-slh-dsa-sha2-256s"
+#define SLHDSA_SHA2_256F_NAMES "SLH-DSA-SHA2-256f:2.16.840.1.101.3.4.3.25:id-slh-dsa-sha2-256f"
+#define SLHDSA_SHAKE_128S_NAMES "SLH-DSA-SHAKE-128s:2.16.840.1.101.3.4.3.26:id-slh-dsa-shake-128s"
+#define SLHDSA_SHAKE_128F_NAMES "SLH-DSA-SHAKE-128f:2.16.840.1.101.3.4.3.27:id-slh-dsa-shake-128f"
+#define SLHDSA_SHAKE_192S_NAMES "SLH-DSA-SHAKE-192s:2.16.840.1.101.3.4.3.28:id-slh-dsa-shake-192s"
+#define SLHDSA_SHAKE_192F_NAMES "SLH-DSA-SHAKE-192f:2.16.840.1.101.3.4.3.29:id-slh-dsa-shake-192f"
+#define SLHDSA_SHAKE_256S_NAMES "SLH-DSA-SHAKE-256s:2.16.840.1.101.3.4.3.30:id-slh-dsa-shake-256s"
+#define SLHDSA_SHAKE_256F_NAMES "SLH-DSA-SHAKE-256f:2.16.840.1.101.3.4.3.31:id-slh-dsa-shake-256f"
 #define EC_NAMES "EC:id-ecPublicKey:1.2.840.10045.2.1"
 
 /* Same names as OpenSSL's own implementations: libssl and the X.509 code recognise keys by name. */
@@ -25,6 +37,30 @@ static const OSSL_ALGORITHM keymgmt_algs[] = {
     {MLDSA44_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions, "ML-DSA-44 key held by crypto_service"},
     {MLDSA65_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions, "ML-DSA-65 key held by crypto_service"},
     {MLDSA87_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions, "ML-DSA-87 key held by crypto_service"},
+    {SLHDSA_SHA2_128S_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHA2-128s key held by crypto_service"},
+    {SLHDSA_SHA2_128F_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHA2-128f key held by crypto_service"},
+    {SLHDSA_SHA2_192S_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHA2-192s key held by crypto_service"},
+    {SLHDSA_SHA2_192F_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHA2-192f key held by crypto_service"},
+    {SLHDSA_SHA2_256S_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHA2-256s key held by crypto_service"},
+    {SLHDSA_SHA2_256F_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHA2-256f key held by crypto_service"},
+    {SLHDSA_SHAKE_128S_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHAKE-128s key held by crypto_service"},
+    {SLHDSA_SHAKE_128F_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHAKE-128f key held by crypto_service"},
+    {SLHDSA_SHAKE_192S_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHAKE-192s key held by crypto_service"},
+    {SLHDSA_SHAKE_192F_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHAKE-192f key held by crypto_service"},
+    {SLHDSA_SHAKE_256S_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHAKE-256s key held by crypto_service"},
+    {SLHDSA_SHAKE_256F_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
+     "SLH-DSA-SHAKE-256f key held by crypto_service"},
     {EC_NAMES, WVDS_PROPS, wvdsp_ec_keymgmt_functions, "EC P-256/P-384 key held by crypto_service"},
     {NULL, NULL, NULL, NULL},
 };
@@ -33,6 +69,30 @@ static const OSSL_ALGORITHM signature_algs[] = {
     {MLDSA44_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions, "ML-DSA-44 with a key held by crypto_service"},
     {MLDSA65_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions, "ML-DSA-65 with a key held by crypto_service"},
     {MLDSA87_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions, "ML-DSA-87 with a key held by crypto_service"},
+    {SLHDSA_SHA2_128S_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHA2-128s with a key held by crypto_service"},
+    {SLHDSA_SHA2_128F_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHA2-128f with a key held by crypto_service"},
+    {SLHDSA_SHA2_192S_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHA2-192s with a key held by crypto_service"},
+    {SLHDSA_SHA2_192F_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHA2-192f with a key held by crypto_service"},
+    {SLHDSA_SHA2_256S_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHA2-256s with a key held by crypto_service"},
+    {SLHDSA_SHA2_256F_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHA2-256f with a key held by crypto_service"},
+    {SLHDSA_SHAKE_128S_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHAKE-128s with a key held by crypto_service"},
+    {SLHDSA_SHAKE_128F_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHAKE-128f with a key held by crypto_service"},
+    {SLHDSA_SHAKE_192S_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHAKE-192s with a key held by crypto_service"},
+    {SLHDSA_SHAKE_192F_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHAKE-192f with a key held by crypto_service"},
+    {SLHDSA_SHAKE_256S_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHAKE-256s with a key held by crypto_service"},
+    {SLHDSA_SHAKE_256F_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
+     "SLH-DSA-SHAKE-256f with a key held by crypto_service"},
     {"ECDSA", WVDS_PROPS, wvdsp_ecdsa_signature_functions, "ECDSA with a key held by crypto_service"},
     {NULL, NULL, NULL, NULL},
 };
@@ -44,6 +104,30 @@ static const OSSL_ALGORITHM decoder_algs[] = {
     {MLDSA44_NAMES, REF_PROPS, wvdsp_mldsa44_decoder_functions, "key reference to ML-DSA-44 key"},
     {MLDSA65_NAMES, REF_PROPS, wvdsp_mldsa65_decoder_functions, "key reference to ML-DSA-65 key"},
     {MLDSA87_NAMES, REF_PROPS, wvdsp_mldsa87_decoder_functions, "key reference to ML-DSA-87 key"},
+    {SLHDSA_SHA2_128S_NAMES, REF_PROPS, wvdsp_slhdsa_sha2_128s_decoder_functions,
+     "key reference to SLH-DSA-SHA2-128s key"},
+    {SLHDSA_SHA2_128F_NAMES, REF_PROPS, wvdsp_slhdsa_sha2_128f_decoder_functions,
+     "key reference to SLH-DSA-SHA2-128f key"},
+    {SLHDSA_SHA2_192S_NAMES, REF_PROPS, wvdsp_slhdsa_sha2_192s_decoder_functions,
+     "key reference to SLH-DSA-SHA2-192s key"},
+    {SLHDSA_SHA2_192F_NAMES, REF_PROPS, wvdsp_slhdsa_sha2_192f_decoder_functions,
+     "key reference to SLH-DSA-SHA2-192f key"},
+    {SLHDSA_SHA2_256S_NAMES, REF_PROPS, wvdsp_slhdsa_sha2_256s_decoder_functions,
+     "key reference to SLH-DSA-SHA2-256s key"},
+    {SLHDSA_SHA2_256F_NAMES, REF_PROPS, wvdsp_slhdsa_sha2_256f_decoder_functions,
+     "key reference to SLH-DSA-SHA2-256f key"},
+    {SLHDSA_SHAKE_128S_NAMES, REF_PROPS, wvdsp_slhdsa_shake_128s_decoder_functions,
+     "key reference to SLH-DSA-SHAKE-128s key"},
+    {SLHDSA_SHAKE_128F_NAMES, REF_PROPS, wvdsp_slhdsa_shake_128f_decoder_functions,
+     "key reference to SLH-DSA-SHAKE-128f key"},
+    {SLHDSA_SHAKE_192S_NAMES, REF_PROPS, wvdsp_slhdsa_shake_192s_decoder_functions,
+     "key reference to SLH-DSA-SHAKE-192s key"},
+    {SLHDSA_SHAKE_192F_NAMES, REF_PROPS, wvdsp_slhdsa_shake_192f_decoder_functions,
+     "key reference to SLH-DSA-SHAKE-192f key"},
+    {SLHDSA_SHAKE_256S_NAMES, REF_PROPS, wvdsp_slhdsa_shake_256s_decoder_functions,
+     "key reference to SLH-DSA-SHAKE-256s key"},
+    {SLHDSA_SHAKE_256F_NAMES, REF_PROPS, wvdsp_slhdsa_shake_256f_decoder_functions,
+     "key reference to SLH-DSA-SHAKE-256f key"},
     {EC_NAMES, REF_PROPS, wvdsp_ec_decoder_functions, "key reference to EC key"},
     {NULL, NULL, NULL, NULL},
 };

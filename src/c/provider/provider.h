@@ -99,17 +99,29 @@ wvdsp_key *wvdsp_key_up_ref(wvdsp_key *key);
 void wvdsp_key_free(wvdsp_key *key);
 int wvdsp_key_export(wvdsp_key *key, int selection, OSSL_CALLBACK *cb, void *cbarg);
 
-extern const OSSL_DISPATCH wvdsp_mldsa_keymgmt_functions[];
+extern const OSSL_DISPATCH wvdsp_mldsa_keymgmt_functions[]; /* ML-DSA and SLH-DSA keys (no group) */
 extern const OSSL_DISPATCH wvdsp_ec_keymgmt_functions[];
 
 /* --- signature.c, decoder.c ------------------------------------------------------------------ */
 
-extern const OSSL_DISPATCH wvdsp_mldsa_signature_functions[];
+extern const OSSL_DISPATCH wvdsp_mldsa_signature_functions[]; /* ML-DSA and SLH-DSA: both pure, with a context */
 extern const OSSL_DISPATCH wvdsp_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH wvdsp_pem_to_der_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_mldsa44_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_mldsa65_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_mldsa87_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_sha2_128s_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_sha2_128f_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_sha2_192s_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_sha2_192f_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_sha2_256s_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_sha2_256f_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_shake_128s_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_shake_128f_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_shake_192s_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_shake_192f_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_shake_256s_decoder_functions[];
+extern const OSSL_DISPATCH wvdsp_slhdsa_shake_256f_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_ec_decoder_functions[];
 
 #define WVDS_KEYREF_STRUCTURE "WvdsKeyReference"

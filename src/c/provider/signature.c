@@ -1,11 +1,11 @@
-/* signature.c — ML-DSA and ECDSA with keys held by crypto_service.
+/* signature.c — ML-DSA, SLH-DSA and ECDSA with keys held by crypto_service.
  *
  * Signing is forwarded to crypto_service, where the FIPS provider signs with the key that never
  * leaves it. Verifying is forwarded too, with the key's public half sent inline (the service's
  * FIPS provider verifies; no key permission is involved), so this provider does no public-key
  * cryptography of its own either.
  *
- * ML-DSA is pure ML-DSA (FIPS 204): the whole message travels to the service, so one message is
+ * ML-DSA and SLH-DSA are pure (FIPS 204, 205): the whole message travels to the service, so one message is
  * limited to what fits one request (64 KiB minus the header fields) — plenty for TLS
  * CertificateVerify and CSRs. ECDSA digest-sign/verify hashes locally with the application's
  * own digest implementation (under fips=yes: the FIPS provider), fetched through our child
@@ -31,12 +31,20 @@ typedef struct {
     size_t context_len;
 } sigctx;
 
-/* DER AlgorithmIdentifiers for the signatures we make (X.509/CSR signatureAlgorithm). */
-static const unsigned char AID_MLDSA[3][13] = {
-    {0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x11},
-    {0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x12},
-    {0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x13},
-};
+/* DER AlgorithmIdentifiers for the signatures we make (X.509/CSR signatureAlgorithm). ML-DSA and
+ * SLH-DSA: 2.16.840.1.101.3.4.3.<arc>, no parameters; the arc is 17-19 for ML-DSA-44/65/87 and
+ * 20-31 for the SLH-DSA sets in our algorithm-id order (SHA2 128s, 128f, ..., SHAKE 256f). */
+static const unsigned char AID_NIST_SIG[12] = {0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03};
+
+static int is_slhdsa(wvds_algorithm alg)
+{
+    return alg >= WVDS_ALG_SLH_DSA_SHA2_128S && alg <= WVDS_ALG_SLH_DSA_SHAKE_256F;
+}
+
+static unsigned char nist_sig_arc(wvds_algorithm alg)
+{
+    return (unsigned char)(is_slhdsa(alg) ? 20 + (alg - WVDS_ALG_SLH_DSA_SHA2_128S) : 17 + (alg - WVDS_ALG_ML_DSA_44));
+}
 static const unsigned char AID_ECDSA[3][12] = { /* ecdsa-with-SHA256, -SHA384, -SHA512 */
     {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02},
     {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03},
@@ -68,6 +76,13 @@ static wvds_status call_op(wvds_conn *conn, void *arg)
                                             WVDS_ECDSA_PREHASHED, c->data, c->data_len, c->sig, c->sig_len);
         return wvds_ecdsa_sign(conn, k->key_id, c->hash, WVDS_ECDSA_PREHASHED, c->data, c->data_len, c->sig,
                                c->sig_cap, &c->sig_len);
+    }
+    if (is_slhdsa(k->info->algorithm)) {
+        if (c->verify)
+            return wvds_slhdsa_verify_inline(conn, k->info->algorithm, k->public_key, k->public_len, c->context,
+                                             c->context_len, c->data, c->data_len, c->sig, c->sig_len);
+        return wvds_slhdsa_sign(conn, k->key_id, c->context, c->context_len, c->data, c->data_len, c->sig,
+                                c->sig_cap, &c->sig_len);
     }
     if (c->verify)
         return wvds_mldsa_verify_inline(conn, k->info->algorithm, k->public_key, k->public_len, c->context,
@@ -245,8 +260,10 @@ static int sig_get_ctx_params(void *vctx, OSSL_PARAM params[])
         return 0;
     if ((p = OSSL_PARAM_locate(params, OSSL_SIGNATURE_PARAM_ALGORITHM_ID))) {
         if (ctx->key->info->group == NULL) {
-            if (!OSSL_PARAM_set_octet_string(p, AID_MLDSA[ctx->key->info->algorithm - WVDS_ALG_ML_DSA_44],
-                                             sizeof(AID_MLDSA[0])))
+            unsigned char aid[sizeof(AID_NIST_SIG) + 1];
+            memcpy(aid, AID_NIST_SIG, sizeof(AID_NIST_SIG));
+            aid[sizeof(AID_NIST_SIG)] = nist_sig_arc(ctx->key->info->algorithm);
+            if (!OSSL_PARAM_set_octet_string(p, aid, sizeof(aid)))
                 return 0;
         } else if (ctx->md && hash_of(ctx->md, &hash) /* known once the hash is */
                    && !OSSL_PARAM_set_octet_string(p, AID_ECDSA[hash - WVDS_HASH_SHA256], sizeof(AID_ECDSA[0]))) {
@@ -301,7 +318,8 @@ static int mldsa_digest_init(void *vctx, const char *mdname, void *provkey, cons
 {
     sigctx *ctx = vctx;
     if (mdname && mdname[0]) {
-        wvdsp_raise(ctx->pc, WVDS_R_NOT_SUPPORTED, "ML-DSA signs the message itself, not a %s digest", mdname);
+        wvdsp_raise(ctx->pc, WVDS_R_NOT_SUPPORTED, "ML-DSA and SLH-DSA sign the message itself, not a %s digest",
+                    mdname);
         return 0;
     }
     return init(vctx, provkey, 0, params);

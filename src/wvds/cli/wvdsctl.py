@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from wvds.client import Client, ServiceStatusError, TransportFailure
-from wvds.protocol.constants import Algorithm, HashAlg, KeyFormat, KeyUsage
+from wvds.protocol.constants import SLH_DSA, Algorithm, HashAlg, KeyFormat, KeyUsage
 from wvds.protocol.payloads import KeyRef
 
 DEFAULT_SOCKET = os.environ.get("WVDS_SOCKET", "/run/wvds/crypto.sock")
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("key", type=key_id)
         add_io(p)
         add_io(p, "aad", required=False)
-    p = sub.add_parser("sign", help="ML-DSA sign")
+    p = sub.add_parser("sign", help="ML-DSA or SLH-DSA sign (by the key's algorithm)")
     p.add_argument("key", type=key_id)
     p.add_argument("--context", default="", help="context string (text)")
     add_io(p)
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prehashed", action="store_true")
     add_io(p)
     for name in ("verify", "ecdsa-verify"):
-        p = sub.add_parser(name, help=f"{'ML-DSA' if name == 'verify' else 'ECDSA'} verify")
+        p = sub.add_parser(name, help=f"{'ML-DSA or SLH-DSA' if name == 'verify' else 'ECDSA'} verify")
         p.add_argument("key", type=key_id, nargs="?")
         p.add_argument("--pubkey-alg", type=algorithm)
         add_io(p, "pubkey", required=False)
@@ -198,13 +198,16 @@ def run(args, c: Client) -> dict[str, Any]:
     if cmd == "decrypt":
         return {"data": c.decrypt(args.key, get(args, "in"), get(args, "aad"))}
     if cmd == "sign":
-        return {"data": c.mldsa_sign(args.key, get(args, "in"), args.context.encode())}
+        sign = c.slhdsa_sign if c.describe_key(args.key).algorithm in SLH_DSA else c.mldsa_sign
+        return {"data": sign(args.key, get(args, "in"), args.context.encode())}
     if cmd == "ecdsa-sign":
         flags = 1 if args.prehashed else 0
         return {"data": c.ecdsa_sign(args.key, get(args, "in"), HashAlg[args.hash.upper()], flags)}
     if cmd == "verify":
-        ok = c.mldsa_verify(pubref(args), get(args, "in"), get(args, "sig"), args.context.encode())
-        return {"valid": ok}
+        ref = pubref(args)
+        alg = ref.algorithm if ref.inline else c.describe_key(ref.key_id).algorithm
+        verify = c.slhdsa_verify if alg in SLH_DSA else c.mldsa_verify
+        return {"valid": verify(ref, get(args, "in"), get(args, "sig"), args.context.encode())}
     if cmd == "ecdsa-verify":
         flags = 1 if args.prehashed else 0
         ok = c.ecdsa_verify(pubref(args), get(args, "in"), get(args, "sig"), HashAlg[args.hash.upper()], flags)

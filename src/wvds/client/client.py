@@ -153,6 +153,14 @@ class Client:
     def mldsa_sign(self, key_id: int, message: bytes, context: bytes = b"") -> bytes:
         return self.call(RequestType.MLDSA_SIGN, p.MldsaSignRequest(key_id, message, context).encode())
 
+    def slhdsa_sign(self, key_id: int, message: bytes, context: bytes = b"") -> bytes:
+        return self.call(RequestType.SLHDSA_SIGN, p.MldsaSignRequest(key_id, message, context).encode())
+
+    def slhdsa_verify(self, key: p.KeyRef | int, message: bytes, signature: bytes, context: bytes = b"") -> bool:
+        """True if valid; False on SIGNATURE_INVALID; other statuses raise."""
+        ref = key if isinstance(key, p.KeyRef) else p.KeyRef(key_id=key)
+        return self._verify(RequestType.SLHDSA_VERIFY, p.MldsaVerifyRequest(ref, message, signature, context))
+
     def mldsa_verify(self, key: p.KeyRef | int, message: bytes, signature: bytes, context: bytes = b"") -> bool:
         """True if valid; False on SIGNATURE_INVALID; other statuses raise."""
         ref = key if isinstance(key, p.KeyRef) else p.KeyRef(key_id=key)

@@ -22,8 +22,8 @@ from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, REPLAY_FRESH, REPLAY_SEEN, AesCounter
 from wvds.crypto_service.replay import LegacyReplaySet
 from wvds.keystore import KeyRecord, KeyStore, KeyStoreError, NativeKey
-from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, Algorithm, KeyFormat, KeyUsage,
-                                     Status)
+from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, SLH_DSA, Algorithm, KeyFormat,
+                                     KeyUsage, Status)
 
 log = logging.getLogger("wvds.keys")
 
@@ -32,13 +32,14 @@ OSSL_NAME = {
     Algorithm.ML_DSA_44: "ML-DSA-44", Algorithm.ML_DSA_65: "ML-DSA-65", Algorithm.ML_DSA_87: "ML-DSA-87",
     Algorithm.ML_KEM_512: "ML-KEM-512", Algorithm.ML_KEM_768: "ML-KEM-768", Algorithm.ML_KEM_1024: "ML-KEM-1024",
     Algorithm.ECDSA_P256: "EC-P-256", Algorithm.ECDSA_P384: "EC-P-384",
+    **{a: f"SLH-DSA-{a.name[8:-1].replace('_', '-')}{a.name[-1].lower()}" for a in SLH_DSA},  # SLH-DSA-SHA2-128s
 }
 
 # Which usage bits make sense for which algorithm; anything else is refused at creation.
 ALLOWED_USAGE = {
     **{a: KeyUsage.ENCRYPT | KeyUsage.DECRYPT | KeyUsage.EXPORTABLE | KeyUsage.REPLAY_PROTECT | KeyUsage.REPLAYABLE
        for a in (Algorithm.AES_256_GCM,)},
-    **{a: KeyUsage.SIGN | KeyUsage.VERIFY | KeyUsage.EXPORTABLE for a in ML_DSA + ECDSA},
+    **{a: KeyUsage.SIGN | KeyUsage.VERIFY | KeyUsage.EXPORTABLE for a in ML_DSA + ECDSA + SLH_DSA},
     **{a: KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET | KeyUsage.EXPORTABLE for a in ML_KEM},
 }
 PRIVATE_USAGE = KeyUsage.DECRYPT | KeyUsage.ENCRYPT | KeyUsage.SIGN | KeyUsage.DECAPS | KeyUsage.EXPORTABLE \

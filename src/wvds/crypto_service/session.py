@@ -43,7 +43,8 @@ POLL_MS = 500  # how often an idle thread checks whether the service is stopping
 
 # Operations worth a hand-off to the worker pool (milliseconds of CPU, GIL released inside OpenSSL).
 HEAVY = frozenset({
-    RequestType.MLDSA_SIGN, RequestType.MLDSA_VERIFY, RequestType.ECDSA_SIGN, RequestType.ECDSA_VERIFY,
+    RequestType.MLDSA_SIGN, RequestType.MLDSA_VERIFY, RequestType.SLHDSA_SIGN, RequestType.SLHDSA_VERIFY,
+    RequestType.ECDSA_SIGN, RequestType.ECDSA_VERIFY,
     RequestType.MLKEM_KEYGEN, RequestType.MLKEM_ENCAPS, RequestType.MLKEM_DECAPS,
     RequestType.KEY_GENERATE, RequestType.KEY_IMPORT,
 })

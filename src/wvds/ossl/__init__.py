@@ -30,6 +30,6 @@ __all__ = [
     "OsslError", "AuthenticationError", "InvalidInputError", "FipsInfo", "load", "random_bytes",
     "aes_gcm_encrypt", "aes_gcm_decrypt", "gcm_entry_points", "hkdf_sha256", "pbkdf2_sha256", "ALGORITHMS", "PKey",
     "generate_key",
-    "key_from_seed", "key_from_private", "key_from_public", "public_key_der", "mldsa_sign", "mldsa_verify", "slhdsa_sign", "slhdsa_verify", "ecdsa_sign",
-    "ecdsa_verify", "mlkem_encapsulate", "mlkem_decapsulate",
+    "key_from_seed", "key_from_private", "key_from_public", "public_key_der", "mldsa_sign", "mldsa_verify",
+    "slhdsa_sign", "slhdsa_verify", "ecdsa_sign", "ecdsa_verify", "mlkem_encapsulate", "mlkem_decapsulate",
 ]

@@ -22,7 +22,8 @@ from wvds.ossl._params import Params
 from wvds.ossl.errors import InvalidInputError
 from wvds.ossl.keys import PKey, borrow, require
 
-__all__ = ["mldsa_sign", "mldsa_verify", "slhdsa_sign", "slhdsa_verify", "ecdsa_sign", "ecdsa_verify", "DIGESTS", "MAX_CONTEXT"]
+__all__ = ["mldsa_sign", "mldsa_verify", "slhdsa_sign", "slhdsa_verify", "ecdsa_sign", "ecdsa_verify", "DIGESTS",
+           "MAX_CONTEXT"]
 
 MAX_CONTEXT = 255
 # accepted digest names -> (OpenSSL name, digest size)

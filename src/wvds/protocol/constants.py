@@ -37,6 +37,8 @@ class RequestType(IntEnum):
     AES_DECRYPT = 0x02
     MLDSA_SIGN = 0x10
     MLDSA_VERIFY = 0x11
+    SLHDSA_SIGN = 0x12  # ours: the same payloads as MLDSA_SIGN / MLDSA_VERIFY, for SLH-DSA keys
+    SLHDSA_VERIFY = 0x13
     MLKEM_KEYGEN = 0x20
     MLKEM_ENCAPS = 0x21
     MLKEM_DECAPS = 0x22
@@ -87,11 +89,25 @@ class Algorithm(IntEnum):
     ML_KEM_1024 = 0x22
     ECDSA_P256 = 0x30
     ECDSA_P384 = 0x31
+    # SLH-DSA (FIPS 205), the twelve parameter sets: s = small signatures, f = fast signing
+    SLH_DSA_SHA2_128S = 0x40
+    SLH_DSA_SHA2_128F = 0x41
+    SLH_DSA_SHA2_192S = 0x42
+    SLH_DSA_SHA2_192F = 0x43
+    SLH_DSA_SHA2_256S = 0x44
+    SLH_DSA_SHA2_256F = 0x45
+    SLH_DSA_SHAKE_128S = 0x46
+    SLH_DSA_SHAKE_128F = 0x47
+    SLH_DSA_SHAKE_192S = 0x48
+    SLH_DSA_SHAKE_192F = 0x49
+    SLH_DSA_SHAKE_256S = 0x4A
+    SLH_DSA_SHAKE_256F = 0x4B
 
 
 ML_DSA = (Algorithm.ML_DSA_44, Algorithm.ML_DSA_65, Algorithm.ML_DSA_87)
 ML_KEM = (Algorithm.ML_KEM_512, Algorithm.ML_KEM_768, Algorithm.ML_KEM_1024)
 ECDSA = (Algorithm.ECDSA_P256, Algorithm.ECDSA_P384)
+SLH_DSA = tuple(a for a in Algorithm if a.name.startswith("SLH_DSA_"))
 
 
 class KeyUsage(IntFlag):
@@ -110,7 +126,7 @@ class KeyUsage(IntFlag):
 
 DEFAULT_USAGE = {
     Algorithm.AES_256_GCM: KeyUsage.ENCRYPT | KeyUsage.DECRYPT,
-    **{a: KeyUsage.SIGN | KeyUsage.VERIFY for a in ML_DSA + ECDSA},
+    **{a: KeyUsage.SIGN | KeyUsage.VERIFY for a in ML_DSA + ECDSA + SLH_DSA},
     **{a: KeyUsage.ENCAPS | KeyUsage.DECAPS for a in ML_KEM},
 }
 
@@ -118,8 +134,8 @@ DEFAULT_USAGE = {
 class KeyFormat(IntEnum):
     """Form of key material in KEY_IMPORT / KEY_EXPORT."""
     RAW = 0x00  # AES: the 32 key bytes; ECDSA: the private scalar, big-endian, curve size
-    SEED = 0x01  # ML-DSA: 32-byte xi; ML-KEM: 64-byte d || z
-    EXPANDED = 0x02  # ML-DSA / ML-KEM: the expanded private key of FIPS 204 / FIPS 203
+    SEED = 0x01  # ML-DSA: 32-byte xi; ML-KEM: 64-byte d || z; SLH-DSA: SK.seed || SK.prf || PK.seed (import only)
+    EXPANDED = 0x02  # ML-DSA / ML-KEM / SLH-DSA: the private key of FIPS 204 / FIPS 203 / FIPS 205
     PUBLIC = 0x03  # a public key only (raw ML-DSA/ML-KEM encoding; EC uncompressed point)
 
 

@@ -542,6 +542,8 @@ REQUEST_PAYLOADS = {
     RequestType.AES_DECRYPT: AesDecryptRequest,
     RequestType.MLDSA_SIGN: MldsaSignRequest,
     RequestType.MLDSA_VERIFY: MldsaVerifyRequest,
+    RequestType.SLHDSA_SIGN: MldsaSignRequest,  # the same layouts: key, context, message (and signature)
+    RequestType.SLHDSA_VERIFY: MldsaVerifyRequest,
     RequestType.MLKEM_KEYGEN: KeyGenerateRequest,
     RequestType.MLKEM_ENCAPS: MlkemEncapsRequest,
     RequestType.MLKEM_DECAPS: MlkemDecapsRequest,

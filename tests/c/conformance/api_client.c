@@ -159,6 +159,21 @@ int main(int argc, char **argv)
     expect("stream decrypt", wvds_stream_decrypt(c, aes, "s", 1, stream, n, back, sizeof back, &m), WVDS_SUCCESS);
     step("stream round trip", m == sizeof data && memcmp(back, data, m) == 0);
 
+    /* SLH-DSA: the ML-DSA payloads under their own request types */
+    static uint8_t pk_slh[64], slh_sig[WVDS_SLHDSA_MAX_SIGNATURE_SIZE];
+    size_t pk_slh_len, slh_sig_len;
+    uint32_t slh;
+    expect("generate SLH-DSA-SHA2-128f", wvds_key_generate(c, WVDS_ALG_SLH_DSA_SHA2_128F, 0, "slh", &slh, pk_slh,
+                                                           sizeof pk_slh, &pk_slh_len), WVDS_SUCCESS);
+    step("SLH-DSA-SHA2-128f public key", pk_slh_len == 32);
+    expect("SLH-DSA sign", wvds_slhdsa_sign(c, slh, "ctx", 3, "message", 7, slh_sig, sizeof slh_sig, &slh_sig_len),
+           WVDS_SUCCESS);
+    step("SLH-DSA-SHA2-128f signature size", slh_sig_len == WVDS_SLHDSA128F_SIGNATURE_SIZE);
+    expect("SLH-DSA verify", wvds_slhdsa_verify(c, slh, "ctx", 3, "message", 7, slh_sig, slh_sig_len), WVDS_SUCCESS);
+    expect("SLH-DSA verify inline, other message",
+           wvds_slhdsa_verify_inline(c, WVDS_ALG_SLH_DSA_SHA2_128F, pk_slh, pk_slh_len, "ctx", 3, "messagE", 7,
+                                     slh_sig, slh_sig_len), WVDS_SIGNATURE_INVALID);
+
     wvds_close(c);
     printf("%d failed\n", failures);
     return failures;

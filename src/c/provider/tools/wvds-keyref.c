@@ -22,7 +22,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: wvds-keyref [--socket PATH] [--out FILE] KEY_ID\n"
                     "       wvds-keyref [--socket PATH] [--out FILE] --generate ALGORITHM [--label TEXT]\n"
-                    "ALGORITHM: ML-DSA-44 ML-DSA-65 ML-DSA-87 ECDSA-P256 ECDSA-P384\n");
+                    "ALGORITHM: ML-DSA-44 ML-DSA-65 ML-DSA-87 ECDSA-P256 ECDSA-P384\n"
+                    "           SLH-DSA-{SHA2,SHAKE}-{128,192,256}{s,f}\n");
     return 2;
 }
 
@@ -90,7 +91,8 @@ int main(int argc, char **argv)
         if (st == WVDS_SUCCESS && !wvds_keyref_alg_name(ref.algorithm))
             st = WVDS_UNSUPPORTED_ALGORITHM; /* an ML-KEM key */
         if (st == WVDS_UNSUPPORTED_ALGORITHM) {
-            fprintf(stderr, "wvds-keyref: key 0x%08x is not an ML-DSA or ECDSA key\n", (unsigned)ref.key_id);
+            fprintf(stderr, "wvds-keyref: key 0x%08x is not a signature key (ML-DSA, SLH-DSA, ECDSA)\n",
+                    (unsigned)ref.key_id);
             return 1;
         }
         if (st != WVDS_SUCCESS)

@@ -2,13 +2,16 @@
 from wvds import ossl
 from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.keys import OSSL_NAME, parse_key
-from wvds.protocol.constants import AES_256_KEY_SIZE, ECDSA, Algorithm, KeyFormat, KeyUsage, RequestType, Status
+from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, SLH_DSA, Algorithm, KeyFormat, KeyUsage, RequestType,
+                                     Status)
 from wvds.protocol.payloads import (KeyCreatedResponse, KeyDescription, KeyExportRequest, KeyGenerateRequest,
                                     KeyIdRequest, KeyImportRequest, KeyListRequest, KeyListResponse,
                                     PublicKeyResponse)
 
-# How generated keys are stored: the smallest complete form.
-STORED_FORM = {a: (KeyFormat.RAW if a in ECDSA else KeyFormat.SEED) for a in OSSL_NAME}
+# How generated keys are stored: the smallest complete form (OpenSSL keeps no seed of an SLH-DSA key: its
+# private key, 4n bytes, it is).
+STORED_FORM = {a: (KeyFormat.RAW if a in ECDSA else KeyFormat.EXPANDED if a in SLH_DSA else KeyFormat.SEED)
+               for a in OSSL_NAME}
 
 
 def _public(key) -> bytes:

@@ -1,10 +1,11 @@
-"""ML-DSA (pure, FIPS 204) and ECDSA P-256/P-384 sign and verify."""
+"""ML-DSA (pure, FIPS 204), SLH-DSA (pure, FIPS 205) and ECDSA P-256/P-384 sign and verify."""
 from __future__ import annotations
 
 from wvds import ossl
 from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.keys import OSSL_NAME
-from wvds.protocol.constants import ECDSA, ML_DSA, Algorithm, EcdsaFlags, HashAlg, KeyUsage, RequestType, Status
+from wvds.protocol.constants import (ECDSA, ML_DSA, SLH_DSA, Algorithm, EcdsaFlags, HashAlg, KeyUsage, RequestType,
+                                     Status)
 from wvds.protocol.payloads import (EcdsaSignRequest, EcdsaVerifyRequest, KeyRef, MldsaSignRequest,
                                     MldsaVerifyRequest)
 
@@ -26,19 +27,35 @@ def public_key(ctx, ref: KeyRef, family: tuple[Algorithm, ...], need: KeyUsage) 
         raise ServiceError(Status.INVALID_PAYLOAD, f"inline {ref.algorithm.name} public key rejected: {e}") from None
 
 
-def mldsa_sign(ctx, payload: bytes) -> bytes:
+def _pure_sign(ctx, payload: bytes, family: tuple[Algorithm, ...], sign) -> bytes:
     req = MldsaSignRequest.decode(payload)
-    with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, ML_DSA) as key:
+    with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, family) as key:
         ctx.keys.count_use(key)
-        return ossl.mldsa_sign(key.pkey, req.message, req.context)
+        return sign(key.pkey, req.message, req.context)
+
+
+def _pure_verify(ctx, payload: bytes, family: tuple[Algorithm, ...], verify, name: str) -> bytes:
+    req = MldsaVerifyRequest.decode(payload)
+    _, pkey = public_key(ctx, req.key, family, KeyUsage.VERIFY)
+    if not verify(pkey, req.message, req.signature, req.context):
+        raise ServiceError(Status.SIGNATURE_INVALID, f"{name} signature does not verify")
+    return b""
+
+
+def mldsa_sign(ctx, payload: bytes) -> bytes:
+    return _pure_sign(ctx, payload, ML_DSA, ossl.mldsa_sign)
 
 
 def mldsa_verify(ctx, payload: bytes) -> bytes:
-    req = MldsaVerifyRequest.decode(payload)
-    _, pkey = public_key(ctx, req.key, ML_DSA, KeyUsage.VERIFY)
-    if not ossl.mldsa_verify(pkey, req.message, req.signature, req.context):
-        raise ServiceError(Status.SIGNATURE_INVALID, "ML-DSA signature does not verify")
-    return b""
+    return _pure_verify(ctx, payload, ML_DSA, ossl.mldsa_verify, "ML-DSA")
+
+
+def slhdsa_sign(ctx, payload: bytes) -> bytes:
+    return _pure_sign(ctx, payload, SLH_DSA, ossl.slhdsa_sign)
+
+
+def slhdsa_verify(ctx, payload: bytes) -> bytes:
+    return _pure_verify(ctx, payload, SLH_DSA, ossl.slhdsa_verify, "SLH-DSA")
 
 
 def _ecdsa_digest(algorithm: Algorithm, hash_alg: HashAlg, flags: int, data: bytes) -> tuple[str, bool]:
@@ -71,4 +88,5 @@ def ecdsa_verify(ctx, payload: bytes) -> bytes:
 
 
 HANDLERS = {RequestType.MLDSA_SIGN: mldsa_sign, RequestType.MLDSA_VERIFY: mldsa_verify,
+            RequestType.SLHDSA_SIGN: slhdsa_sign, RequestType.SLHDSA_VERIFY: slhdsa_verify,
             RequestType.ECDSA_SIGN: ecdsa_sign, RequestType.ECDSA_VERIFY: ecdsa_verify}
