@@ -1,16 +1,16 @@
 """config.json of crypto_service: loaded once at start-up, validated field by field.
 
 Every problem is reported as "<file>: <field.path>: <what is wrong>", and all
-problems are reported at once, so an operator fixes the file in one go.
+problems are reported at once, so an operator fixes the file in one go (the
+conventions, null included, are wvds.config_fields').
 docs/config.md documents every field; this module is the authority on defaults.
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from wvds.config_fields import Fields, absolute_path, load_json, shown
 from wvds.crypto_service.errors import ConfigError
 from wvds.protocol.constants import KeyUsage
 
@@ -60,62 +60,20 @@ class Config:
     legacy_replay_window: int = 100_000  # keys from before replay windows: in-memory set of random nonces
 
 
-class _Fields:
-    """Reads typed fields from one JSON object, collecting errors with their path."""
-
-    def __init__(self, obj: Any, path: str, errors: list[str]):
-        self.path, self.errors = path, errors
-        if not isinstance(obj, dict):
-            errors.append(f"{path or '(top level)'}: must be an object, got {type(obj).__name__}")
-            obj = {}
-        self.obj = obj
-        self.seen: set[str] = set()
-
-    def _err(self, key: str, msg: str) -> None:
-        self.errors.append(f"{self.path + '.' if self.path else ''}{key}: {msg}")
-
-    def get(self, key: str, kind, default, check=None, why: str = ""):
-        self.seen.add(key)
-        if key not in self.obj:
-            return default
-        value = self.obj[key]
-        ok_type = isinstance(value, kind) and not (kind in (int, float, (int, float)) and isinstance(value, bool))
-        if not ok_type:
-            self._err(key, f"must be {_kind_name(kind)}, got {json.dumps(value)}")
-            return default
-        if check is not None and not check(value):
-            self._err(key, why or f"invalid value {json.dumps(value)}")
-            return default
-        return value
-
-    def sub(self, key: str) -> "_Fields":
-        self.seen.add(key)
-        return _Fields(self.obj.get(key, {}), f"{self.path + '.' if self.path else ''}{key}", self.errors)
-
-    def ids(self, key: str) -> tuple[int, ...]:
-        values = self.get(key, list, [])
-        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in values):
-            self._err(key, "must be a list of numeric ids (0 .. 4294967295)")
-            return ()
-        return tuple(values)
-
-    def unknown(self) -> None:
-        for key in sorted(set(self.obj) - self.seen):
-            self._err(key, "unknown field (misspelled?)")
+def _ids(f: Fields, key: str) -> tuple[int, ...]:
+    values = f.get(key, list, [])
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in values):
+        f.err(key, "must be a list of numeric ids (0 .. 4294967295)")
+        return ()
+    return tuple(values)
 
 
-def _kind_name(kind) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-             dict: "an object", (int, float): "a number"}
-    return names.get(kind, str(kind))
-
-
-def _usage(f: _Fields, key: str) -> KeyUsage:
+def _usage(f: Fields, key: str) -> KeyUsage:
     names = f.get(key, list, [])
     usage = KeyUsage(0)
     for n in names:
         if not isinstance(n, str) or n.lower() not in USAGE_NAMES:
-            f._err(key, f"unknown usage {json.dumps(n)}; known: {', '.join(sorted(USAGE_NAMES))}")
+            f.err(key, f"unknown usage {shown(n)}; known: {', '.join(sorted(USAGE_NAMES))}")
             continue
         usage |= USAGE_NAMES[n.lower()]
     return usage
@@ -123,24 +81,24 @@ def _usage(f: _Fields, key: str) -> KeyUsage:
 
 def parse(doc: Any, path: str = "<config>") -> Config:
     errors: list[str] = []
-    top = _Fields(doc, "", errors)
+    top = Fields(doc, "", errors)
     d = Config()
 
     sock = top.sub("socket")
-    socket_path = sock.get("path", str, d.socket_path, _abs_path, "must be an absolute path")
+    socket_path = sock.get("path", str, d.socket_path, absolute_path, "must be an absolute path")
     mode_text = sock.get("mode", str, "0660", lambda s: _octal(s) is not None and _octal(s) <= 0o777,
                          "must be an octal file mode string such as \"0660\"")
     sock.unknown()
 
     access = top.sub("access")
-    allow_uids, allow_gids = access.ids("allow_uids"), access.ids("allow_gids")
+    allow_uids, allow_gids = _ids(access, "allow_uids"), _ids(access, "allow_gids")
     access.unknown()
     if not allow_uids and not allow_gids:
         errors.append("access: no client is allowed: list at least one uid in allow_uids or gid in allow_gids")
 
     grants = []
     for i, g in enumerate(top.get("grants", list, [])):
-        gf = _Fields(g, f"grants[{i}]", errors)
+        gf = Fields(g, f"grants[{i}]", errors)
         owner = gf.get("owner_uid", int, None, lambda v: 0 <= v < 2**32)
         label = gf.get("label", str, None, lambda v: 0 < len(v.encode()) <= 64, "must be 1..64 bytes")
         if owner is None or label is None:
@@ -148,7 +106,7 @@ def parse(doc: Any, path: str = "<config>") -> Config:
         usage = _usage(gf, "usage")
         if not usage:
             errors.append(f"grants[{i}].usage: must name at least one usage")
-        grants.append(Grant(owner or 0, label or "", gf.ids("uids"), gf.ids("gids"), usage))
+        grants.append(Grant(owner or 0, label or "", _ids(gf, "uids"), _ids(gf, "gids"), usage))
         gf.unknown()
 
     lim = top.sub("limits")
@@ -176,11 +134,12 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     lim.unknown()
 
     ossl = top.sub("openssl")
-    ossl_conf = ossl.get("config", str, None, _abs_path, "must be an absolute path")
-    ossl_modules = ossl.get("modules", str, None, _abs_path, "must be an absolute path")
+    ossl_conf = ossl.get("config", str, None, absolute_path, "must be an absolute path")
+    ossl_modules = ossl.get("modules", str, None, absolute_path, "must be an absolute path")
     ossl.unknown()
 
-    keystore = top.get("keystore", dict, {"backend": "file"})
+    # the backend reads the rest (wvds.keystore.settings); a null there is an absent field too
+    keystore = {k: v for k, v in top.get("keystore", dict, {"backend": "file"}).items() if v is not None}
     if not isinstance(keystore.get("backend"), str):
         errors.append("keystore.backend: required, one of the backends in docs/keystore.md")
 
@@ -204,23 +163,5 @@ def _octal(text: str) -> int | None:
     return int(text, 8)
 
 
-def _abs_path(value: str) -> bool:
-    return os.path.isabs(value) and "\0" not in value  # a NUL byte would fail later, at bind/open time
-
-
-
 def load(path: str) -> Config:
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
-    except (ValueError, RecursionError) as e:  # integers over 4300 digits, nesting deeper than the stack
-        raise ConfigError(f"{path}: invalid JSON: {e}") from None
-    return parse(doc, path)
+    return parse(load_json(path, ConfigError), path)

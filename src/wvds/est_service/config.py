@@ -1,19 +1,19 @@
 """config.json of est_service: loaded once at start-up, validated field by field.
 
-Same conventions as crypto_service's config: every problem is reported as
+Same conventions as crypto_service's config (wvds.config_fields): every problem is reported as
 "<file>: <field.path>: <what is wrong>", all at once; unknown fields are errors
 (usually typos). docs/est.md documents every field; this module is the authority
 on defaults. Passwords are never in this file: it names files that hold them.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from wvds.config_fields import Fields, absolute_path, load_json, shown
 from wvds.est_service.errors import ConfigError
 from wvds.est_service.keys import CONFIG_NAMES
 from wvds.est_service.x509 import NAME_ATTRIBUTES, SAN_KINDS
@@ -144,73 +144,20 @@ class Config:
     log_level: str = "info"
 
 
-class _Fields:
-    """Reads typed fields from one JSON object, collecting errors with their path."""
-
-    def __init__(self, obj: Any, path: str, errors: list[str]):
-        self.path, self.errors = path, errors
-        if not isinstance(obj, dict):
-            errors.append(f"{path or '(top level)'}: must be an object, got {type(obj).__name__}")
-            obj = {}
-        self.obj = obj
-        self.seen: set[str] = set()
-
-    def where(self, key: str) -> str:
-        return f"{self.path + '.' if self.path else ''}{key}"
-
-    def err(self, key: str, msg: str) -> None:
-        self.errors.append(f"{self.where(key)}: {msg}")
-
-    def has(self, key: str) -> bool:
-        return key in self.obj
-
-    def get(self, key: str, kind, default, check=None, why: str = ""):
-        self.seen.add(key)
-        if key not in self.obj or self.obj[key] is None:
-            return default
-        value = self.obj[key]
-        numeric = kind in (int, float, (int, float))
-        ok = isinstance(value, kind) and not (numeric and isinstance(value, bool))
-        if not ok:
-            self.err(key, f"must be {_kind_name(kind)}, got {json.dumps(value)}")
-            return default
-        if check is not None and not check(value):
-            self.err(key, why or f"invalid value {json.dumps(value)}")
-            return default
-        return value
-
-    def path_field(self, key: str, must_exist: bool = True) -> str | None:
-        value = self.get(key, str, None, _abs_path, "must be an absolute path")
-        if value is not None and must_exist and not os.path.exists(value):
-            self.err(key, f"{value}: file not found")
-        return value
-
-    def sub(self, key: str) -> "_Fields":
-        self.seen.add(key)
-        return _Fields(self.obj.get(key) or {}, self.where(key), self.errors)
-
-    def unknown(self) -> None:
-        for key in sorted(set(self.obj) - self.seen):
-            self.err(key, "unknown field (misspelled?)")
+def _path_field(f: Fields, key: str, must_exist: bool = True) -> str | None:
+    value = f.get(key, str, None, absolute_path, "must be an absolute path")
+    if value is not None and must_exist and not os.path.exists(value):
+        f.err(key, f"{value}: file not found")
+    return value
 
 
-def _abs_path(value: str) -> bool:
-    return os.path.isabs(value) and "\0" not in value  # a NUL byte would fail later, at open time
-
-
-def _kind_name(kind) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-             dict: "an object", (int, float): "a number"}
-    return names.get(kind, str(kind))
-
-
-def _credentials(f: _Fields, reenroll: bool) -> Credentials:
+def _credentials(f: Fields, reenroll: bool) -> Credentials:
     username = f.get("username", str, None, lambda v: v and ":" not in v, "must be non-empty, without ':'")
-    password_file = f.path_field("password_file")
+    password_file = _path_field(f, "password_file")
     if (username is None) != (password_file is None):
-        f.errors.append(f"{f.path}: username and password_file go together")
+        f.errors.append(f"{f.location}: username and password_file go together")
     client_cert = f.get("client_cert", str, None)
-    client_key = f.path_field("client_key")
+    client_key = _path_field(f, "client_key")
     if client_cert == CURRENT:
         if not reenroll:
             f.err("client_cert", '"current" is for re-enrollment only (auth.reenroll): a first enrollment has no '
@@ -221,17 +168,17 @@ def _credentials(f: _Fields, reenroll: bool) -> Credentials:
                                 'device key in crypto_service (used through the wvds provider)')
         client_key = None
     else:
-        if client_cert is not None and not _abs_path(client_cert):
+        if client_cert is not None and not absolute_path(client_cert):
             f.err("client_cert", 'must be an absolute path (or "current" for re-enrollment)')
         elif client_cert is not None and not os.path.exists(client_cert):
             f.err("client_cert", f"{client_cert}: file not found")
         if (client_cert is None) != (client_key is None):
-            f.errors.append(f"{f.path}: client_cert and client_key go together")
+            f.errors.append(f"{f.location}: client_cert and client_key go together")
     f.unknown()
     return Credentials(username, password_file, client_cert, client_key)
 
 
-def _server(name: str, f: _Fields) -> Server:
+def _server(name: str, f: Fields) -> Server:
     url = f.get("url", str, None)
     host, port = "", 443
     if url is None:
@@ -252,7 +199,7 @@ def _server(name: str, f: _Fields) -> Server:
     label = f.get("label", str, None, lambda v: bool(_LABEL.match(v)) and v not in (
         "cacerts", "simpleenroll", "simplereenroll", "csrattrs", "serverkeygen", "fullcmc"),
         "must be one URL path segment and not an operation name")
-    ta = f.path_field("trust_anchor")
+    ta = _path_field(f, "trust_anchor")
     fp = f.get("bootstrap_ca_fingerprint", str, None)
     if fp is not None:
         norm = fp.lower().replace(":", "").removeprefix("sha256/").removeprefix("sha256:")
@@ -261,7 +208,7 @@ def _server(name: str, f: _Fields) -> Server:
             norm = None
         fp = norm
     if ta is None and fp is None:
-        f.errors.append(f"{f.path}: needs trust_anchor (explicit) or bootstrap_ca_fingerprint (bootstrap mode)")
+        f.errors.append(f"{f.location}: needs trust_anchor (explicit) or bootstrap_ca_fingerprint (bootstrap mode)")
     server_name = f.get("server_name", str, None)
     t = f.sub("tls")
     vcheck = (lambda v: v in TLS_VERSIONS)
@@ -288,7 +235,7 @@ def _server(name: str, f: _Fields) -> Server:
                   float(timeout), max_bytes, bootstrap, reenroll, allow_md5)
 
 
-def _subject(f: _Fields) -> tuple[tuple[str, str], ...]:
+def _subject(f: Fields) -> tuple[tuple[str, str], ...]:
     f.seen.add("subject")
     raw = f.obj.get("subject")
     if raw is None:
@@ -300,7 +247,7 @@ def _subject(f: _Fields) -> tuple[tuple[str, str], ...]:
         return ()
     for item in pairs:
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            f.err("subject", f"bad entry {json.dumps(item)}: [attribute, value] of strings")
+            f.err("subject", f"bad entry {shown(item)}: [attribute, value] of strings")
             continue
         key, value = item
         if key not in NAME_ATTRIBUTES and not re.fullmatch(r"\d+(\.\d+)+", key):
@@ -313,7 +260,7 @@ def _subject(f: _Fields) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _certificate(i: int, f: _Fields, servers: dict[str, Server]) -> CertificateSpec:
+def _certificate(i: int, f: Fields, servers: dict[str, Server]) -> CertificateSpec:
     name = f.get("name", str, None, lambda v: bool(_NAME.match(v)), "must be 1..64 of [A-Za-z0-9_.-], not starting "
                                                                    "with '.', '_' or '-'")
     if name is None:
@@ -344,7 +291,7 @@ def _certificate(i: int, f: _Fields, servers: dict[str, Server]) -> CertificateS
             san[kind] = tuple(values)
     s.unknown()
     if not subject and not san:
-        f.errors.append(f"{f.path}: needs a subject or a san (or both)")
+        f.errors.append(f"{f.location}: needs a subject or a san (or both)")
     key_label = f.get("key_label", str, f"est:{name}", lambda v: 0 < len(v.encode()) <= 64, "must be 1..64 bytes")
     rekey = f.get("rekey", bool, False)
     honour = f.get("honour_csrattrs", bool, True)
@@ -380,18 +327,18 @@ def _certificate(i: int, f: _Fields, servers: dict[str, Server]) -> CertificateS
 
 def parse(doc: Any, path: str = "<config>") -> Config:
     errors: list[str] = []
-    top = _Fields(doc, "", errors)
+    top = Fields(doc, "", errors)
     d = Config()
     cs = top.sub("crypto_service")
-    socket_path = cs.get("socket", str, d.crypto_socket, _abs_path, "must be an absolute path")
+    socket_path = cs.get("socket", str, d.crypto_socket, absolute_path, "must be an absolute path")
     timeout_ms = cs.get("timeout_ms", int, d.crypto_timeout_ms, lambda v: 100 <= v <= 600_000, "must be 100 .. 600000")
     cs.unknown()
     ossl = top.sub("openssl")
-    ossl_conf = ossl.path_field("config")
-    ossl_modules = ossl.path_field("modules")
+    ossl_conf = _path_field(ossl, "config")
+    ossl_modules = _path_field(ossl, "modules")
     ossl.unknown()
-    state_dir = top.get("state_dir", str, d.state_dir, _abs_path, "must be an absolute path")
-    status_file = top.get("status_file", str, os.path.join(state_dir, "status.json"), _abs_path,
+    state_dir = top.get("state_dir", str, d.state_dir, absolute_path, "must be an absolute path")
+    status_file = top.get("status_file", str, os.path.join(state_dir, "status.json"), absolute_path,
                           "must be an absolute path")
     servers: dict[str, Server] = {}
     srv = top.sub("servers")
@@ -399,7 +346,7 @@ def parse(doc: Any, path: str = "<config>") -> Config:
         srv.seen.add(name)
         if not _NAME.match(name):
             srv.err(name, "server names are 1..64 of [A-Za-z0-9_.-]")
-        servers[name] = _server(name, _Fields(srv.obj[name], srv.where(name), errors))
+        servers[name] = _server(name, Fields(srv.obj[name], srv.where(name), errors))
     if not servers:
         errors.append("servers: configure at least one EST server")
     if any(s.reenroll.current for s in servers.values()) and len(socket_path.encode()) > 107:
@@ -407,7 +354,7 @@ def parse(doc: Any, path: str = "<config>") -> Config:
                       "client_cert \"current\" uses)")
     certs = []
     for i, c in enumerate(top.get("certificates", list, [])):
-        certs.append(_certificate(i, _Fields(c, f"certificates[{i}]", errors), servers))
+        certs.append(_certificate(i, Fields(c, f"certificates[{i}]", errors), servers))
     if not certs:
         errors.append("certificates: configure at least one certificate")
     names = [c.name for c in certs]
@@ -425,17 +372,4 @@ def parse(doc: Any, path: str = "<config>") -> Config:
 
 
 def load(path: str) -> Config:
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}") from None
-    except (ValueError, RecursionError) as e:  # integers over 4300 digits, nesting deeper than the stack
-        raise ConfigError(f"{path}: invalid JSON: {e}") from None
-    return parse(doc, path)
+    return parse(load_json(path, ConfigError), path)

@@ -1,50 +1,37 @@
 """Typed reading of the `keystore` section of config.json, and of the secrets it names.
 
 Every problem is collected with its field path ("keystore.pin_env: ...") and
-reported at once, like the rest of the configuration. Secrets (device secret,
-passphrase, PIN, TPM auth) are never written in config.json itself: the config
-names a file or an environment variable that holds them.
+reported at once, like the rest of the configuration (wvds.config_fields: a null
+field is an absent one). Secrets (device secret, passphrase, PIN, TPM auth) are
+never written in config.json itself: the config names a file or an environment
+variable that holds them.
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
+from wvds import config_fields
 from wvds.keystore.base import KeyStoreError
 from wvds.private_file import PrivateFileError, read_private
 
 DEFAULT_DIRECTORY = "/var/lib/wvds/keystore"
 
 
-class Fields:
+class Fields(config_fields.Fields):
     """Reads fields of one backend's settings; `finish()` raises KeyStoreError listing every problem."""
 
     def __init__(self, settings: dict[str, Any], backend: str):
-        self.settings, self.backend = settings, backend
-        self.errors: list[str] = []
-        self.seen = {"backend"}
+        super().__init__(settings, "keystore", [])
+        self.settings, self.backend = self.obj, backend
+        self.missing = f"required for the {backend} backend"
+        self.seen.add("backend")
 
     def error(self, key: str, message: str) -> None:
-        self.errors.append(f"keystore.{key}: {message}")
-
-    def get(self, key: str, kind, default=None, check=None, why: str = "", required: bool = False):
-        self.seen.add(key)
-        if key not in self.settings:
-            if required:
-                self.error(key, f"required for the {self.backend} backend")
-            return default
-        value = self.settings[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.error(key, f"must be {_KIND.get(kind, kind)}, got {value!r}")
-            return default
-        if check is not None and not check(value):
-            self.error(key, why or f"invalid value {value!r}")
-            return default
-        return value
+        self.err(key, message)
 
     def path(self, key: str, default: str | None = None, required: bool = False) -> str | None:
-        return self.get(key, str, default, lambda v: os.path.isabs(v) and "\0" not in v, "must be an absolute path",
-                        required)
+        return self.get(key, str, default, config_fields.absolute_path, "must be an absolute path", required)
 
     def directory(self) -> str:
         return self.path("directory", DEFAULT_DIRECTORY)
@@ -60,7 +47,7 @@ class Fields:
             return ("file", path)
         if env:
             return ("env", env)
-        if required and not any(k in self.settings for k in (file_key, env_key)):
+        if required and not (self.has(file_key) or self.has(env_key)):  # else a wrong one was reported
             self.error(file_key, f"required for the {self.backend} backend (or {env_key})")
         return None
 
@@ -69,19 +56,15 @@ class Fields:
         out = []
         for n in names:
             if n not in allowed:
-                self.error(key, f"unknown entry {n!r}; allowed: {', '.join(sorted(allowed))}")
+                self.error(key, f"unknown entry {config_fields.shown(n)}; allowed: {', '.join(sorted(allowed))}")
             else:
                 out.append(allowed[n])
         return out
 
     def finish(self) -> None:
-        for key in sorted(set(self.settings) - self.seen):
-            self.error(key, f"unknown field for the {self.backend} backend (misspelled?)")
+        self.unknown(f"unknown field for the {self.backend} backend (misspelled?)")
         if self.errors:
             raise KeyStoreError("\n".join(self.errors))
-
-
-_KIND = {str: "a string", int: "an integer", list: "a list", bool: "true or false", dict: "an object"}
 
 
 def read_secret(source: tuple[str, str], what: str, field: str, strip_newline: bool = True) -> bytes:
