@@ -34,15 +34,33 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(HERE) not in sys.path:  # certs, sbom and sysroot live beside this file (SCons restores sys.path)
-    sys.path.insert(0, str(HERE))
+for _d in (HERE, ROOT / "src"):  # certs, sbom and sysroot live beside this file, the program list in wvds
+    if str(_d) not in sys.path:  # (SCons restores sys.path)
+        sys.path.insert(0, str(_d))
 import certs  # noqa: E402
 import sbom  # noqa: E402
+from wvds.programs import MULTICALL, PROGRAMS  # noqa: E402
 
 ARCHS = ("x86_64", "aarch64")
 OPENSSL_LIBS = ("libcrypto.so.3", "libssl.so.3")
-PROGRAMS = ("wvds_crypto_service", "wvds_est_service", "wvdsctl")
 CLIB = "libl4re_crypto_service.so"
+
+# The delivery's part of the source tree, the one list of it (SConscript.dist depends on `inputs()`):
+# files as (destination, source below the root, executable) ...
+SOURCE_FILES = (
+    ("install.sh", "packaging/install.sh", True),
+    ("include/wvds_crypto.h", "src/c/include/wvds_crypto.h", False),
+    ("examples/oem_gateway.c", "examples/oem_gateway.c", False),
+    ("examples/Makefile", "examples/Makefile", False),
+    ("scripts/extract_certs.py", "scripts/extract_certs.py", True),
+)
+# ... every file of these directories, as (destination directory, source directory, name pattern) ...
+SOURCE_DIRECTORIES = (("config", "packaging/config", "*.json"), ("systemd", "packaging/systemd", "*"))
+DOCUMENTS = ("README_OEM.md", "WvdS_KB_OEM.md")  # ... templates, rendered for the delivery's contents (`render`)
+# ... and what makes the rest: these scripts and what they read (the version, the program names, OpenSSL's
+# source for the SBOM). The build's outputs (build/<arch>/) are SCons targets of their own.
+GENERATORS = ("packaging/delivery.py", "packaging/certs.py", "packaging/sbom.py", "recipes/openssl/conandata.yml",
+              "src/wvds/version.py", "src/wvds/programs.py")
 
 
 @dataclass(frozen=True)
@@ -126,7 +144,7 @@ def provider_entries(arch: str, build: Path) -> list[Entry]:
 def binaries_dir(arch: str, build: Path) -> Path | None:
     """build/<arch>/bin/ as packaging/binaries/dist_layout.py leaves it (renamed into place when complete)."""
     d = build / arch / "bin"
-    if (d / "wvds").is_file() and all((d / p).is_symlink() for p in PROGRAMS):
+    if (d / MULTICALL).is_file() and all((d / p).is_symlink() for p in PROGRAMS):
         return d
     return None
 
@@ -158,23 +176,27 @@ def binary_entries(arch: str, build: Path) -> list[Entry]:
 
 # --- common ---------------------------------------------------------------------------------------------
 
-def common_entries(root: Path) -> list[Entry]:
-    out = [
-        file("install.sh", root / "packaging" / "install.sh", True),
-        file("include/wvds_crypto.h", root / "src" / "c" / "include" / "wvds_crypto.h", False),
-        file("examples/oem_gateway.c", root / "examples" / "oem_gateway.c", False),
-        file("examples/Makefile", root / "examples" / "Makefile", False),
-        file("scripts/extract_certs.py", root / "scripts" / "extract_certs.py", True),
-    ]
-    out += [file(f"config/{p.name}", p, False) for p in sorted((root / "packaging" / "config").glob("*.json"))]
-    out += [file(f"systemd/{p.name}", p, False) for p in sorted((root / "packaging" / "systemd").iterdir())
-            if p.is_file()]
+def source_files(root: Path) -> list[tuple[str, Path, bool]]:
+    """SOURCE_FILES and the files of SOURCE_DIRECTORIES: (destination, source path, executable)."""
+    out = [(dest, root / src, executable) for dest, src, executable in SOURCE_FILES]
+    for dest, src, pattern in SOURCE_DIRECTORIES:
+        out += [(f"{dest}/{p.name}", p, False) for p in sorted((root / src).glob(pattern)) if p.is_file()]
     return out
+
+
+def inputs(root: Path) -> list[Path]:
+    """Every file of the source tree the tarball is made of or from: what SCons makes it depend on."""
+    return ([src for _, src, _ in source_files(root)] + [root / name for name in DOCUMENTS]
+            + [root / name for name in GENERATORS])
+
+
+def common_entries(root: Path) -> list[Entry]:
+    return [file(dest, src, executable) for dest, src, executable in source_files(root)]
 
 
 def documents(root: Path, contents: Contents) -> list[Entry]:
     return [Entry(name, data=render((root / name).read_text(encoding="utf-8"), contents).encode())
-            for name in ("README_OEM.md", "WvdS_KB_OEM.md")]
+            for name in DOCUMENTS]
 
 
 _IF = re.compile(r"^<!-- if (\w+) -->$")
@@ -216,7 +238,7 @@ def contents_table(contents: Contents) -> str:
     rows = ["| | " + " | ".join(contents.archs) + " |", "|---|" + "---|" * len(contents.archs)]
     rows.append("| OpenSSL 3.6.3 + FIPS provider, `openssl`, C client library | "
                 + " | ".join("yes" for _ in contents.archs) + " |")
-    rows.append("| daemons `wvds_crypto_service`, `wvds_est_service`, `wvdsctl` (native) | "
+    rows.append(f"| daemons {', '.join(f'`{p}`' for p in PROGRAMS)} (native) | "
                 + " | ".join(yes[contents.binaries.get(a, False)] for a in contents.archs) + " |")
     rows.append("| OpenSSL provider `wvds.so` + `wvds-keyref` | "
                 + " | ".join(yes[contents.provider.get(a, False)] for a in contents.archs) + " |")

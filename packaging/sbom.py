@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from wvds.programs import MULTICALL, PROGRAMS  # delivery.py puts src/ on sys.path
+
 SPEC_VERSION = "1.6"
 DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 SUPPLIER = {"name": "WvdS"}
@@ -233,8 +235,7 @@ def generate(root: Path, build: Path, contents, version: str, epoch: int,
         components.append(_component(
             "wvds-daemons", "wvds-daemons", version, kind="application", supplier=SUPPLIER,
             description="crypto_service, est_service and wvdsctl compiled by Nuitka into one multi-call program",
-            locations=[f"bin/{a}/{p}" for a in bins for p in ("wvds", "wvds_crypto_service", "wvds_est_service",
-                                                             "wvdsctl")]))
+            locations=[f"bin/{a}/{p}" for a in bins for p in (MULTICALL, *PROGRAMS)]))
         deps["wvds-crypto-svc"].add("wvds-daemons")
         deps["wvds-daemons"] = {"openssl", "openssl-fips-provider", "wvds-client-library"}
         for arch in bins:

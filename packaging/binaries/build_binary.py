@@ -29,6 +29,7 @@ from pathlib import Path
 
 from binaries.toolchain import Toolchain
 from sysroot import chroot
+from wvds.programs import MULTICALL
 
 ENTRY = "/wvds/src/src/wvds/main.py"
 PLUGIN = "/wvds/src/packaging/binaries/compile_policy.py"
@@ -50,7 +51,7 @@ def nuitka_options(out: str = "/wvds/out") -> list[str]:
         "--lto=no",
         "--python-flag=no_site",
         f"--output-dir={out}",
-        "--output-filename=wvds",
+        f"--output-filename={MULTICALL}",
         f"--report={out}/report.xml",
         f"--user-plugin={PLUGIN}",
         *(f"--include-module={m}" for m in INCLUDE_MODULES),

@@ -22,8 +22,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-MULTICALL = "wvds"
-PROGRAMS = ("wvds_crypto_service", "wvds_est_service", "wvdsctl")
+from wvds.programs import MULTICALL, PROGRAMS
 OPENSSL_LIBS = ("libcrypto.so.3", "libssl.so.3")
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
 STRIP = {"x86_64": "strip", "aarch64": "aarch64-linux-gnu-strip"}  # host binutils

@@ -8,7 +8,8 @@ under (the basename of argv[0], as busybox does); started as ``wvds`` (or as
 ``python -m wvds`` from source), the first argument names it:
 ``wvds wvdsctl status``.
 
-``--version`` is answered here, the same way for all three programs: product
+``--version`` is answered here, the same way for all three programs
+(wvds.programs.version_text, which they use when started from source too): product
 version, the OpenSSL the process really uses (ssl and our ctypes bindings alike)
 and the state of the FIPS provider. ``wvds --self-check`` checks what a delivered
 binary promises (one libcrypto, ours; ssl and hashlib in it; MD5 refused) and
@@ -26,16 +27,10 @@ import json
 import os
 import sys
 
+from wvds.programs import MULTICALL, PROGRAMS, compiled, version_text
 from wvds.version import VERSION
 
-PROGRAMS = ("wvds_crypto_service", "wvds_est_service", "wvdsctl")
-MULTICALL = "wvds"
 BUILTIN_DIGESTS = ("_md5", "_sha1", "_sha256", "_sha512", "_sha3", "_blake2")
-
-
-def compiled() -> bool:
-    """True inside the Nuitka binary (Nuitka sets __compiled__ in every module it compiles)."""
-    return "__compiled__" in globals()
 
 
 def invoked_as(argv: list[str]) -> str:
@@ -172,31 +167,6 @@ def shipped_beside_executable(mapped: str) -> str:
     is a link to lib/<arch>/libcrypto.so.3, and /proc/self/maps names the link's target."""
     exe_dir = os.path.dirname(os.path.realpath(sys.executable))
     return os.path.realpath(os.path.join(exe_dir, os.path.basename(mapped)))
-
-
-def version_text(program: str) -> str:
-    """Product version, OpenSSL version and FIPS provider state, one per line.
-
-    The FIPS provider is brought up the way the program would ($OPENSSL_CONF and
-    $OPENSSL_MODULES); without them it reports that the provider is not available.
-    """
-    import ssl
-
-    from wvds import ossl
-    build = "native build" if compiled() else "from source"
-    lines = [f"{program} {VERSION} ({build}, Python {sys.version.split()[0]})"]
-    try:
-        info = ossl.load()
-    except ossl.OsslError as e:
-        lines += [ssl.OPENSSL_VERSION, f"FIPS provider: not available ({e})"]
-        return "\n".join(lines)
-    lines.append(info.openssl_version)
-    if ssl.OPENSSL_VERSION != info.openssl_version:
-        lines.append(f"WARNING: Python's ssl module uses {ssl.OPENSSL_VERSION}")
-    lines.append(f"FIPS provider {info.fips_version} "
-                 f"({'self-test passed' if info.self_test_passed else 'self-test FAILED'}, "
-                 f"fips=yes {'default' if info.fips_default else 'NOT default'})")
-    return "\n".join(lines)
 
 
 def program_main(program: str):

@@ -11,9 +11,8 @@ from support.binaries import bin_dir, build_info
 from support.service import ServiceProcess, base_config
 from support.targets import ELF_MACHINE, HOST, elf_machine
 from wvds.client import Client
+from wvds.programs import PROGRAMS
 from wvds.version import VERSION
-
-PROGRAMS = ("wvds_crypto_service", "wvds_est_service", "wvdsctl")
 
 
 def run(programs, env, *argv, timeout=120) -> subprocess.CompletedProcess:
@@ -91,7 +90,7 @@ def test_est_service_binary_checks_its_config(programs, host_fips_env, tmp_path)
 
 def test_multicall_usage_and_dispatch(programs, host_fips_env):
     r = run(programs, host_fips_env, "wvds")
-    assert r.returncode == 2 and "wvds_crypto_service, wvds_est_service, wvdsctl" in r.stderr
+    assert r.returncode == 2 and ", ".join(PROGRAMS) in r.stderr
     r = run(programs, host_fips_env, "wvds", "wvdsctl", "--help")
     assert r.returncode == 0 and r.stdout.startswith("usage: wvdsctl")
 

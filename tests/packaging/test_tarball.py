@@ -13,6 +13,7 @@ import pytest
 
 from packaging_support import build_delivery, tar_members
 from support.targets import BUILD, ROOT
+from wvds.programs import MULTICALL, PROGRAMS
 
 ARCHS = ("x86_64", "aarch64")
 PER_ARCH = ("bin/{a}/openssl", "lib/{a}/libl4re_crypto_service.so", "lib/{a}/libcrypto.so.3", "lib/{a}/libssl.so.3",
@@ -45,10 +46,10 @@ def test_optional_parts_follow_the_build(delivery):
     """Daemons and provider are in the tarball exactly when their build outputs exist."""
     members = names(delivery)
     for arch in ARCHS:
-        daemons = [f"bin/{arch}/{p}" for p in ("wvds", "wvds_crypto_service", "wvds_est_service", "wvdsctl")]
+        daemons = [f"bin/{arch}/{p}" for p in (MULTICALL, *PROGRAMS)]
         assert all(d in members for d in daemons) == delivery.has_binaries(arch)
         if delivery.has_binaries(arch):
-            assert all(members[d].issym() and members[d].linkname == "wvds" for d in daemons[1:])
+            assert all(members[d].issym() and members[d].linkname == MULTICALL for d in daemons[1:])
             for lib in ("libcrypto.so.3", "libssl.so.3"):  # one OpenSSL per architecture, linked
                 assert members[f"bin/{arch}/{lib}"].linkname == f"../../lib/{arch}/{lib}"
         has_provider = (BUILD / arch / "provider" / "wvds.so").exists()

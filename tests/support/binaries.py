@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from support.targets import AARCH64_SYSROOT, BUILD, HOST, ROOT, Target
+from wvds import programs as delivered
 
-PROGRAMS = ("wvds_crypto_service", "wvds_est_service", "wvdsctl", "wvds")  # wvds: the multi-call entry
-SOURCE_MODULES = {"wvds_crypto_service": "wvds.crypto_service", "wvds_est_service": "wvds.est_service",
-                  "wvdsctl": "wvds.cli", "wvds": "wvds"}
+PROGRAMS = (*delivered.PROGRAMS, delivered.MULTICALL)  # the delivered programs and the multi-call entry
+SOURCE_MODULES = {**delivered.PACKAGES, delivered.MULTICALL: "wvds"}  # python -m MODULE runs it from source
 
 
 def bin_dir(arch: str) -> Path:

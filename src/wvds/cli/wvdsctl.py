@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.version:
-        from wvds.crypto_service.main import version_text
-        print(version_text().replace("wvds_crypto_service", "wvdsctl", 1))
+        from wvds.programs import version_text
+        print(version_text("wvdsctl"))
         return 0
     if not args.cmd:
         ap.print_usage(sys.stderr)

@@ -9,21 +9,9 @@ import threading
 from wvds import logs
 from wvds.crypto_service import config as config_mod
 from wvds.crypto_service.errors import ConfigError
-from wvds.version import VERSION
+from wvds.programs import version_text
 
 DEFAULT_CONFIG = "/etc/opt/wvds/crypto_service.json"
-
-
-def version_text(openssl_config: str | None = None, modules: str | None = None) -> str:
-    from wvds import ossl
-    try:
-        info = ossl.load(openssl_config, modules)
-        fips = (f"FIPS provider {info.fips_version} "
-                f"({'self-test passed' if info.self_test_passed else 'self-test FAILED'}, "
-                f"fips=yes {'default' if info.fips_default else 'NOT default'})")
-        return f"wvds_crypto_service {VERSION}\n{info.openssl_version}\n{fips}"
-    except ossl.OsslError as e:
-        return f"wvds_crypto_service {VERSION}\nOpenSSL: FIPS provider not available: {e}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.version:
-        print(version_text())
+        print(version_text("wvds_crypto_service"))
         return 0
     try:
         cfg = config_mod.load(args.config)

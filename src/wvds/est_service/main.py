@@ -20,7 +20,7 @@ import time
 from wvds import logs
 from wvds.est_service import config as config_mod
 from wvds.est_service.errors import ConfigError
-from wvds.version import VERSION
+from wvds.programs import version_text
 
 DEFAULT_CONFIG = "/etc/opt/wvds/est_service.json"
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="wvds_est_service", description="WvdS EST enrollment and renewal daemon")
     ap.add_argument("--config", default=DEFAULT_CONFIG, help=f"config.json (default {DEFAULT_CONFIG})")
     ap.add_argument("--check-config", action="store_true", help="validate the config and exit")
-    ap.add_argument("--version", action="store_true", help="print the product version")
+    ap.add_argument("--version", action="store_true", help="print product, OpenSSL and FIPS provider versions")
     sub = ap.add_subparsers(dest="command")
     sub.add_parser("run", help="run the renewal daemon (default)")
     once = sub.add_parser("once", help="enroll/renew what is due, then exit")
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.version:
-        print(f"wvds_est_service {VERSION}")
+        print(version_text("wvds_est_service"))
         return 0
     try:
         cfg = config_mod.load(args.config)
