@@ -34,7 +34,8 @@ with atheris.instrument_imports(include=["wvds.protocol", "wvds.crypto_service"]
     from wvds.crypto_service import dispatch
     from wvds.crypto_service.config import parse as parse_config
     from wvds.crypto_service.context import RequestContext
-    from wvds.crypto_service.keys import KeyTable, Peer, parse_key
+    from wvds.crypto_service.keys import KeyTable, parse_key
+    from wvds.peer import Peer
     from wvds.crypto_service import fastpath
     from wvds.crypto_service.fastpath import TokenBucket
     from wvds.keystore.memory import MemoryKeyStore

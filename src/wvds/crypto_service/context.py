@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.fastpath import FastSession
-from wvds.crypto_service.keys import KeyTable, LiveKey, Peer
+from wvds.crypto_service.keys import KeyTable, LiveKey
+from wvds.peer import Peer
 from wvds.protocol.constants import KeyUsage
 
 

@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Iterator
 
 from wvds import ossl
@@ -22,6 +22,7 @@ from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, REPLAY_FRESH, REPLAY_SEEN, AesCounter
 from wvds.crypto_service.replay import LegacyReplaySet
 from wvds.keystore import KeyRecord, KeyStore, KeyStoreError, NativeKey
+from wvds.peer import Peer
 from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, SLH_DSA, Algorithm, KeyFormat,
                                      KeyUsage, Status)
 
@@ -49,15 +50,6 @@ REPLAY_BITS = KeyUsage.REPLAY_PROTECT | KeyUsage.REPLAYABLE
 # AES invocation counters are persisted this far ahead of use, so a crash can
 # only skip invocations, never repeat one.
 COUNTER_BLOCK = 4096
-
-
-@dataclass(frozen=True)
-class Peer:
-    """Who is asking, as the kernel told us (SO_PEERCRED, SO_PEERGROUPS)."""
-    pid: int
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()  # supplementary groups
 
 
 class LiveKey:
@@ -170,7 +162,7 @@ class KeyTable:
         usage = 0
         for g in self.config.grants:
             if g.owner_uid == key.record.owner_uid and g.label == key.record.label \
-                    and (peer.uid in g.uids or peer.gid in g.gids or any(x in g.gids for x in peer.groups)):
+                    and (peer.uid in g.uids or peer.in_group(g.gids)):
                 usage |= g.usage & key.record.usage
         return usage
 

@@ -33,7 +33,6 @@ import threading
 from wvds.crypto_service import dispatch
 from wvds.crypto_service.context import RequestContext
 from wvds.crypto_service.fastpath import FastSession, TokenBucket
-from wvds.crypto_service.keys import Peer
 from wvds.protocol.constants import RequestType, Status
 from wvds.protocol.header import pack_response
 from wvds.transport.linux_shm import REQ_AREA, Channel, TransportError
@@ -55,11 +54,9 @@ class Session:
     def __init__(self, service, channel: Channel):
         cfg = service.config
         self.service, self.channel = service, channel
-        c = channel.creds
-        self.bucket: TokenBucket = service.bucket_for(c)
+        self.bucket: TokenBucket = service.bucket_for(channel.creds)
         self.fast = FastSession(self.bucket, cfg.gcm_invocation_limit)
-        self.ctx = RequestContext(Peer(c.pid, c.uid, c.gid, c.groups), channel.client_id, service.keys, cfg,
-                                  service.status, self.fast)
+        self.ctx = RequestContext(channel.creds, channel.client_id, service.keys, cfg, service.status, self.fast)
         self._users = 1  # the serving thread + one per request handed to the pool
         self._pooled = 0  # requests of this client in the worker pool (queued or running): at most its slots
         self._lock = threading.Lock()

@@ -15,10 +15,10 @@ import os
 import socket
 import stat
 import struct
-from dataclasses import dataclass
 from typing import Callable
 
 from wvds import native
+from wvds.peer import Peer
 from wvds.protocol.constants import HEADER_SIZE, MAX_PAYLOAD, Status
 
 TRANSPORT_MAGIC = 0x53445657  # "WVDS"
@@ -31,17 +31,6 @@ HELLO_TIMEOUT = 2.0
 
 class TransportError(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Credentials:
-    pid: int
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()  # supplementary groups (SO_PEERGROUPS), as the kernel saw them at connect()
-
-    def in_group(self, gids) -> bool:
-        return self.gid in gids or any(g in gids for g in self.groups)
 
 
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13; Python 3.11 does not name it
@@ -91,7 +80,7 @@ def lib() -> ctypes.CDLL:
 class Channel:
     """One accepted client: its socket, sealed memfd mapping and request doorbell."""
 
-    def __init__(self, sock: socket.socket, creds: Credentials, client_id: int, slots: int):
+    def __init__(self, sock: socket.socket, creds: Peer, client_id: int, slots: int):
         self.sock, self.creds, self.client_id, self.slots = sock, creds, client_id, slots
         L = lib()
         size = L.wvds_srv_shm_size(slots)
@@ -179,7 +168,7 @@ class Listener:
         os.chmod(path, mode)
         self.sock.listen(64)
 
-    def accept_connection(self) -> tuple[socket.socket, Credentials]:
+    def accept_connection(self) -> tuple[socket.socket, Peer]:
         """Block for one connection; return it with the peer's kernel-reported credentials (nothing shared yet)."""
         sock, _ = self.sock.accept()
         try:
@@ -188,9 +177,9 @@ class Listener:
         except OSError:
             sock.close()
             raise
-        return sock, Credentials(pid, uid, gid, groups)
+        return sock, Peer(pid, uid, gid, groups)
 
-    def handshake(self, sock: socket.socket, creds: Credentials, slots_for: Callable[[int], int],
+    def handshake(self, sock: socket.socket, creds: Peer, slots_for: Callable[[int], int],
                   next_client_id: Callable[[], int]) -> Channel:
         """HELLO -> WELCOME with the descriptors, for an admitted peer. Waits up to HELLO_TIMEOUT for the
         HELLO, so the service runs it off the accepting thread: a silent peer must not hold up others."""
