@@ -13,13 +13,13 @@ import os
 import sys
 from typing import Any
 
+from wvds.algorithms import cli_names
 from wvds.client import Client, ServiceStatusError, TransportFailure
 from wvds.protocol.constants import SLH_DSA, Algorithm, HashAlg, KeyFormat, KeyUsage
 from wvds.protocol.payloads import KeyRef
 
 DEFAULT_SOCKET = os.environ.get("WVDS_SOCKET", "/run/wvds/crypto.sock")
-ALGS = {a.name.lower().replace("_", "-"): a for a in Algorithm}
-ALGS.update({"aes-256": Algorithm.AES_256_GCM, "p-256": Algorithm.ECDSA_P256, "p-384": Algorithm.ECDSA_P384})
+ALGS = cli_names(aliases=True)
 FORMATS = {f.name.lower(): f for f in KeyFormat}
 USAGES = {u.name.lower().replace("_", "-"): u for u in KeyUsage}
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Iterator
 
 from wvds import ossl
+from wvds.algorithms import ossl_names
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, REPLAY_FRESH, REPLAY_SEEN, AesCounter
@@ -28,13 +29,8 @@ from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, SL
 
 log = logging.getLogger("wvds.keys")
 
-# OpenSSL's names for our algorithm ids.
-OSSL_NAME = {
-    Algorithm.ML_DSA_44: "ML-DSA-44", Algorithm.ML_DSA_65: "ML-DSA-65", Algorithm.ML_DSA_87: "ML-DSA-87",
-    Algorithm.ML_KEM_512: "ML-KEM-512", Algorithm.ML_KEM_768: "ML-KEM-768", Algorithm.ML_KEM_1024: "ML-KEM-1024",
-    Algorithm.ECDSA_P256: "EC-P-256", Algorithm.ECDSA_P384: "EC-P-384",
-    **{a: f"SLH-DSA-{a.name[8:-1].replace('_', '-')}{a.name[-1].lower()}" for a in SLH_DSA},  # SLH-DSA-SHA2-128s
-}
+# OpenSSL's names for our algorithm ids (wvds.ossl's vocabulary).
+OSSL_NAME = ossl_names()
 
 # Which usage bits make sense for which algorithm; anything else is refused at creation.
 ALLOWED_USAGE = {

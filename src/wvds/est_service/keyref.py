@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import base64
 
+from wvds.algorithms import est_device_keys
+
 FORMAT = "WVDS-KEYREF-1"
 LABEL = "WVDS KEY REFERENCE"
 MAX_SOCKET = 107  # bytes: sun_path minus the terminating NUL
-# est_service's algorithm names (key.json, ossl names) -> the reference's
-ALGORITHMS = {"ML-DSA-44": "ML-DSA-44", "ML-DSA-65": "ML-DSA-65", "ML-DSA-87": "ML-DSA-87",
-              "EC-P-256": "ECDSA-P256", "EC-P-384": "ECDSA-P384"}
+# est_service's algorithm names (key.json, ossl names) -> the reference's (from the algorithm registry)
+ALGORITHMS = {i.ossl_name: i.keyref_name for i in est_device_keys()}
 FILE_NAME = "key.ref.pem"
 
 

@@ -15,20 +15,18 @@ import threading
 from dataclasses import dataclass
 
 from wvds import ossl
+from wvds.algorithms import est_device_keys
 from wvds.client import Client, ServiceStatusError, TransportFailure
 from wvds.est_service import asn1
 from wvds.est_service.errors import KeyServiceError
-from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KeyUsage, Status
+from wvds.protocol.constants import EcdsaFlags, HashAlg, KeyUsage, Status
 
 log = logging.getLogger("wvds.est.keys")
 
-# config/ossl algorithm name -> crypto_service algorithm id
-ALGORITHMS = {
-    "ML-DSA-44": Algorithm.ML_DSA_44, "ML-DSA-65": Algorithm.ML_DSA_65, "ML-DSA-87": Algorithm.ML_DSA_87,
-    "EC-P-256": Algorithm.ECDSA_P256, "EC-P-384": Algorithm.ECDSA_P384,
-}
-CONFIG_NAMES = {"ML-DSA-44": "ML-DSA-44", "ML-DSA-65": "ML-DSA-65", "ML-DSA-87": "ML-DSA-87",
-                "ECDSA-P256": "EC-P-256", "ECDSA-P384": "EC-P-384", "EC-P-256": "EC-P-256", "EC-P-384": "EC-P-384"}
+# From the algorithm registry: ossl name (key.json) -> crypto_service algorithm id, of the device key algorithms
+ALGORITHMS = {i.ossl_name: i.algorithm for i in est_device_keys()}
+# config name (the key reference's, or the ossl name) -> ossl name
+CONFIG_NAMES = {name: i.ossl_name for i in est_device_keys() for name in (i.keyref_name, i.ossl_name)}
 BY_ID = {v: k for k, v in ALGORITHMS.items()}
 
 

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from wvds import ossl
+from wvds.algorithms import cli_names
 from wvds.keystore.base import KeyRecord, KeyStoreError, NativeKey, register
 from wvds.keystore.directory import EncryptedDirectoryStore
 from wvds.keystore.fileformat import NONCE_SIZE, TAG_SIZE
@@ -28,8 +29,8 @@ from wvds.protocol.constants import Algorithm
 log = logging.getLogger("wvds.keystore.pkcs11")
 DEFAULT_KEK_LABEL = "wvds-keystore-kek"
 RECONNECT_INTERVAL_S = 1.0
-NATIVE_NAMES = {"aes-256-gcm": Algorithm.AES_256_GCM, "ecdsa-p256": Algorithm.ECDSA_P256,
-                "ecdsa-p384": Algorithm.ECDSA_P384}
+# keystore.native: the algorithms the token can generate and use, by their cli names ("ecdsa-p256")
+NATIVE_NAMES = cli_names((Algorithm.AES_256_GCM, Algorithm.ECDSA_P256, Algorithm.ECDSA_P384))
 
 
 class TokenKek(Kek):

@@ -10,11 +10,12 @@ requests without EXPORTABLE (docs/keystore.md).
 from __future__ import annotations
 
 from wvds import ossl
+from wvds.algorithms import REGISTRY
 from wvds.keystore.base import KeyRecord, KeyStoreError, NativeKey
 from wvds.keystore.fileformat import NONCE_SIZE, TAG_SIZE
 from wvds.protocol.constants import Algorithm
 
-CURVES = {Algorithm.ECDSA_P256: "secp256r1", Algorithm.ECDSA_P384: "secp384r1"}
+CURVES = {a: i.pkcs11_curve for a, i in REGISTRY.items() if i.pkcs11_curve}  # CKA_EC_PARAMS named curve
 ID_SIZE = 16
 
 

@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 from wvds import ossl
+from wvds.algorithms import cli_names
 from wvds.keystore import kek as keks
 from wvds.keystore.base import KeyRecord, KeyStoreError, NativeKey, register
 from wvds.keystore.directory import EncryptedDirectoryStore
@@ -38,7 +39,7 @@ os.environ.setdefault("TSS2_LOG", "all+NONE")  # tpm2-tss would print its own wa
 
 DEFAULT_TCTI = "device:/dev/tpmrm0"
 PCR_BANKS = ("sha256", "sha384")
-NATIVE_NAMES = {"ecdsa-p256": Algorithm.ECDSA_P256}
+NATIVE_NAMES = cli_names((Algorithm.ECDSA_P256,))  # keystore.native: what the TPM generates and uses
 PRIMARY_TEMPLATE = "ecc256:aes128cfb"  # = tpm2_createprimary -C o -G ecc256:aes128cfb (TCG storage key profile)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from wvds import ossl
+from wvds.algorithms import REGISTRY
 from wvds.keystore.base import KeyRecord, KeyStoreError, NativeKey
 from wvds.protocol.constants import Algorithm
 
@@ -30,7 +31,7 @@ def create_ecdsa_key(store, algorithm: Algorithm) -> tuple[bytes, NativeKey]:
     from tpm2_pytss.types import TPM2B_PUBLIC
     attrs = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
              | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.SIGN_ENCRYPT)
-    template = TPM2B_PUBLIC.parse("ecc256:null:null", objectAttributes=attrs)  # scheme chosen at each signature
+    template = TPM2B_PUBLIC.parse(f"{REGISTRY[algorithm].tpm_curve}:null:null", objectAttributes=attrs)  # scheme chosen at each signature
     private, public = store.ctx.create(store.primary, None, template)[:2]  # TSS2_Exception: caller reports it
     pub, priv = public.marshal(), private.marshal()
     return _BLOBS.pack(len(pub)) + pub + priv, TpmEcKey(store, pub, priv, _point(public))

@@ -28,6 +28,7 @@ import threading
 from ctypes import byref, c_size_t, c_void_p
 from dataclasses import dataclass
 
+from wvds.algorithms import REGISTRY
 from wvds.ossl import _lib
 from wvds.ossl._checks import exact_len
 from wvds.ossl._params import Params
@@ -50,23 +51,11 @@ class AlgorithmSpec:
     ciphertext_size: int = 0  # ML-KEM
 
 
-ALGORITHMS: dict[str, AlgorithmSpec] = {s.name: s for s in (
-    AlgorithmSpec("ML-DSA-44", "ML-DSA", "ML-DSA-44", 1312, 2560, 32, signature_size=2420),
-    AlgorithmSpec("ML-DSA-65", "ML-DSA", "ML-DSA-65", 1952, 4032, 32, signature_size=3309),
-    AlgorithmSpec("ML-DSA-87", "ML-DSA", "ML-DSA-87", 2592, 4896, 32, signature_size=4627),
-    AlgorithmSpec("ML-KEM-512", "ML-KEM", "ML-KEM-512", 800, 1632, 64, ciphertext_size=768),
-    AlgorithmSpec("ML-KEM-768", "ML-KEM", "ML-KEM-768", 1184, 2400, 64, ciphertext_size=1088),
-    AlgorithmSpec("ML-KEM-1024", "ML-KEM", "ML-KEM-1024", 1568, 3168, 64, ciphertext_size=1568),
-    AlgorithmSpec("EC-P-256", "EC", "EC", 65, 32, group="P-256", signature_size=72),
-    AlgorithmSpec("EC-P-384", "EC", "EC", 97, 48, group="P-384", signature_size=104),
-    # SLH-DSA (FIPS 205): n = 16/24/32; public PK.seed||PK.root (2n), private SK.seed||SK.prf||PK.seed||PK.root
-    # (4n), seed SK.seed||SK.prf||PK.seed (3n, key generation only: OpenSSL keeps no seed to export).
-    *(AlgorithmSpec(f"SLH-DSA-{h}-{bits}{v}", "SLH-DSA", f"SLH-DSA-{h}-{bits}{v}", 2 * n, 4 * n, 3 * n,
-                    signature_size=size)
-      for h in ("SHA2", "SHAKE") for bits, n, sizes in ((128, 16, (7856, 17088)), (192, 24, (16224, 35664)),
-                                                         (256, 32, (29792, 49856)))
-      for v, size in zip("sf", sizes)),
-)}
+# Derived from the algorithm registry (wvds.algorithms), where every size is defined once.
+ALGORITHMS: dict[str, AlgorithmSpec] = {
+    i.ossl_name: AlgorithmSpec(i.ossl_name, i.family, i.keytype, i.public_size, i.private_size, i.seed_size,
+                               i.group, i.signature_size, i.ciphertext_size)
+    for i in REGISTRY.values() if i.ossl_name}
 
 
 def spec(algorithm: str) -> AlgorithmSpec:
