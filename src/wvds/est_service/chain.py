@@ -12,7 +12,7 @@ pathLenConstraint is respected. Trust anchors are trusted as configured (their
 own signature is not checked) but must be within their validity period.
 
 Not supported, and rejected when critical: name constraints, policy constraints.
-RSA signatures are not supported (wvds.ossl offers ML-DSA and ECDSA only).
+RSA and SLH-DSA signatures are not supported (SLH-DSA is in wvds.ossl, but not accepted in paths yet).
 """
 from __future__ import annotations
 

@@ -15,6 +15,10 @@ One worker thread does the attempts; the main thread waits for SIGTERM/SIGINT,
 then cancels the request in flight (its socket is shut down) and joins the worker.
 A cancelled attempt commits nothing. The status file is rewritten atomically
 after every change.
+
+The schedule reads the time and waits between attempts only through its clock (clock.py:
+the real one, or a test's manual one); an attempt itself (enroll.py: TLS, 202 polling,
+certificate validity) runs on real time.
 """
 from __future__ import annotations
 
@@ -24,9 +28,9 @@ import logging
 import os
 import random
 import threading
-import time
 from typing import Any
 
+from wvds.est_service.clock import SYSTEM, Clock
 from wvds.est_service.config import CertificateSpec, Config
 from wvds.est_service.enroll import Enrollment, Outcome
 from wvds.est_service.errors import AuthError, Cancelled, EstError
@@ -56,8 +60,8 @@ def backoff_delay(failures: int, initial_s: float, max_s: float, auth_failure: b
 class Managed:
     """One configured certificate: its store, its state, its schedule."""
 
-    def __init__(self, cfg: Config, spec: CertificateSpec):
-        self.cfg, self.spec = cfg, spec
+    def __init__(self, cfg: Config, spec: CertificateSpec, clock: Clock = SYSTEM):
+        self.cfg, self.spec, self.clock = cfg, spec, clock
         self.dir = os.path.join(cfg.state_dir, "certs", spec.name)
         self.store = CertStore(self.dir)
         self.state_path = os.path.join(self.dir, "state.json")
@@ -115,7 +119,7 @@ class Managed:
 
     def status(self) -> dict[str, Any]:
         cur, st = self.current, self.state
-        now = time.time()
+        now = self.clock.now()
         self.renew_time()  # draws the renewal point if this certificate has none yet
         entry: dict[str, Any] = {"name": self.spec.name, "server": self.spec.server}
         if cur is None:
@@ -142,11 +146,11 @@ class Managed:
 
 
 class Daemon:
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, clock: Clock = SYSTEM):
+        self.cfg, self.clock = cfg, clock
         self.skipped: list[str] = []  # once(): certificates not attempted that are not valid or failing
         self.keys = KeyService(cfg.crypto_socket, cfg.crypto_timeout_ms)
-        self.certs = [Managed(cfg, spec) for spec in cfg.certificates]
+        self.certs = [Managed(cfg, spec, clock) for spec in cfg.certificates]
         self.cancel = Cancel()
         self._status_lock = threading.Lock()
 
@@ -193,7 +197,7 @@ class Daemon:
     # --- attempts --------------------------------------------------------------------------------------
     def attempt(self, m: Managed) -> Outcome | None:
         st = m.state
-        st.last_attempt = time.time()
+        st.last_attempt = self.clock.now()
         m.save()
         try:
             outcome = Enrollment(self.cfg, m.spec, self.keys, m.store, st, m.state_path, self.cancel).run()
@@ -209,7 +213,7 @@ class Daemon:
             return None
         m.current = outcome.credential
         st.failures, st.next_attempt, st.last_error = 0, 0.0, None
-        st.last_success = time.time()
+        st.last_success = self.clock.now()
         st.renew_after, st.renew_for = None, None
         m.save()
         self.reap_keys()
@@ -221,7 +225,7 @@ class Daemon:
         st.failures += 1
         r = m.spec.retry
         delay = backoff_delay(st.failures, r.initial_s, r.max_s, isinstance(e, AuthError))
-        st.next_attempt = time.time() + delay
+        st.next_attempt = self.clock.now() + delay
         st.last_error = str(e)
         m.save()
         log.warning("enrollment failed; keeping the current certificate",
@@ -241,7 +245,7 @@ class Daemon:
             if names and m.spec.name not in names:
                 continue
             due = m.due()
-            if force or due <= time.time():
+            if force or due <= self.clock.now():
                 ok = self.attempt(m) is not None and ok
             elif m.current is None or m.state.failures:  # not attempted, and it needs attention: say why
                 st = m.state
@@ -250,14 +254,14 @@ class Daemon:
                 self.skipped.append(f"{m.spec.name}: skipped, the next attempt is due at {iso(due)} {why}; "
                                     "--force attempts it now")
         self.write_status()
-        now = time.time()
+        now = self.clock.now()
         return ok and all(m.current is not None and m.current.cert.not_after.timestamp() > now
                           for m in self.certs if not names or m.spec.name in names)
 
     def run(self, stop: threading.Event) -> None:
         """Until stop is set: attempt whatever is due, then sleep until the next due time."""
         while not stop.is_set():
-            now = time.time()
+            now = self.clock.now()
             for m in self.certs:
                 if stop.is_set():
                     break
@@ -267,7 +271,7 @@ class Daemon:
                     except Cancelled:
                         return
             next_due = min((m.due() for m in self.certs), default=now + MAX_SLEEP_S)
-            stop.wait(min(MAX_SLEEP_S, max(0.05, next_due - time.time())))
+            self.clock.wait(stop, min(MAX_SLEEP_S, max(0.05, next_due - self.clock.now())))
 
     def stop(self) -> None:
         self.cancel.cancel()
@@ -278,4 +282,4 @@ class Daemon:
     # --- status -----------------------------------------------------------------------------------------
     def write_status(self) -> None:
         with self._status_lock:
-            write_status(self.cfg.status_file, [m.status() for m in self.certs])
+            write_status(self.cfg.status_file, [m.status() for m in self.certs], self.clock.now())

@@ -72,6 +72,6 @@ def iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def write_status(path: str, entries: list[dict[str, Any]]) -> None:
+def write_status(path: str, entries: list[dict[str, Any]], now: float) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_json(path, {"updated": iso(time.time()), "pid": os.getpid(), "certificates": entries})
+    write_json(path, {"updated": iso(now), "pid": os.getpid(), "certificates": entries})
