@@ -43,7 +43,8 @@ from wvds.programs import MULTICALL, PROGRAMS  # noqa: E402
 
 ARCHS = ("x86_64", "aarch64")
 OPENSSL_LIBS = ("libcrypto.so.3", "libssl.so.3")
-CLIB = "libl4re_crypto_service.so"
+CLIB = "libl4re_crypto_service.so"  # the OEM library, lib/<arch>/
+SERVICE_LIB = "libwvds_service.so"  # crypto_service's own C library, beside the programs in bin/<arch>/
 
 # The delivery's part of the source tree, the one list of it (SConscript.dist depends on `inputs()`):
 # files as (destination, source below the root, executable) ...
@@ -52,6 +53,7 @@ SOURCE_FILES = (
     ("include/wvds_crypto.h", "src/c/include/wvds_crypto.h", False),
     ("examples/oem_gateway.c", "examples/oem_gateway.c", False),
     ("examples/Makefile", "examples/Makefile", False),
+    ("examples/hardening.mk", "toolchains/hardening.mk", False),
     ("scripts/extract_certs.py", "scripts/extract_certs.py", True),
 )
 # ... every file of these directories, as (destination directory, source directory, name pattern) ...
@@ -171,7 +173,7 @@ def binary_entries(arch: str, build: Path) -> list[Entry]:
             out.append(Entry(dest, link=f"../../lib/{arch}/{rel}"))
         elif path.is_file():
             out.append(file(dest, path))
-    return out
+    return out + [file(f"bin/{arch}/{SERVICE_LIB}", build / arch / "clib" / SERVICE_LIB, True)]
 
 
 # --- common ---------------------------------------------------------------------------------------------

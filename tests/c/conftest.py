@@ -1,13 +1,12 @@
-"""Fixtures for the C client library tests; the helpers they use are in clib_helpers.py
-(a uniquely named module, so other test folders' conftest.py files never shadow it)."""
+"""Fixtures for the C client library tests; the helpers they use are in support/clib.py."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from clib_helpers import HOST, library
-from support.targets import ARCHS, Target
+from support.clib import SERVICE_LIB, library
+from support.targets import ARCHS, HOST, Target
 
 
 def pytest_generate_tests(metafunc):
@@ -31,6 +30,6 @@ def runner(arch) -> Target:
 @pytest.fixture
 def fake_service(tmp_path):
     from fake_service import FakeService
-    service = FakeService(str(library(HOST)), str(tmp_path / "crypto.sock"))
+    service = FakeService(str(library(HOST.arch).parent / SERVICE_LIB), str(tmp_path / "crypto.sock"))
     yield service
     service.close()

@@ -19,11 +19,11 @@ import json
 import mmap
 import os
 import socket
-import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from wvds.native import bind
 from wvds.protocol.constants import (GCM_NONCE_SIZE, MLKEM_AES_HKDF_INFO, Algorithm, KemFlags,
                                      KeyFormat, RequestType, Status)
 from wvds.protocol.header import HeaderError, pack_response, parse_request_header
@@ -31,10 +31,7 @@ from wvds.protocol.payloads import (REQUEST_PAYLOADS, AesEncryptResponse, KeyCre
                                     KeyListResponse, MlkemDecapsResponse, MlkemEncapsResponse, PayloadError,
                                     PublicKeyResponse, Reader)
 
-TRANSPORT_MAGIC = 0x53445657
-HELLO = struct.Struct("<IHHQ")
-WELCOME = struct.Struct("<IHHHHIIIQ")
-REQ_AREA = 8 + 65536
+from wvds.transport.linux_shm import HELLO, REQ_AREA, TRANSPORT_MAGIC, WELCOME
 SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 PUBLIC_KEY_SIZE = {Algorithm.ML_DSA_44: 1312, Algorithm.ML_DSA_65: 1952, Algorithm.ML_DSA_87: 2592,
@@ -47,18 +44,8 @@ CIPHERTEXT_SIZE = {Algorithm.ML_KEM_512: 768, Algorithm.ML_KEM_768: 1088, Algori
 
 
 def load_srv(lib_path: str) -> ctypes.CDLL:
-    """The service-side functions with the signatures documented in src/c/transport/wvds_srv.h."""
-    L = ctypes.CDLL(lib_path)
-    L.wvds_srv_shm_size.argtypes = [ctypes.c_uint16]
-    L.wvds_srv_shm_size.restype = ctypes.c_uint32
-    L.wvds_srv_init_control.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_uint32]
-    L.wvds_srv_init_control.restype = ctypes.c_int
-    L.wvds_srv_next.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_int, ctypes.c_uint32,
-                                ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
-    L.wvds_srv_next.restype = ctypes.c_int
-    L.wvds_srv_complete.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-    L.wvds_srv_complete.restype = ctypes.c_int
-    return L
+    """The service library at lib_path with the prototypes of wvds.native.spec, as the service binds it."""
+    return bind.bind(ctypes.CDLL(lib_path), "service")
 
 
 def expand(seed: bytes, n: int) -> bytes:

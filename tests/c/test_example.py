@@ -4,7 +4,8 @@ tests/service/test_c_example.py."""
 import shutil
 import subprocess
 
-from clib_helpers import C_SRC, COMPILER, LIB_NAME, ROOT
+from support.clib import C_SRC, LIB_NAME
+from support.targets import ROOT, Target
 
 EXAMPLES = ROOT / "examples"
 
@@ -17,12 +18,13 @@ def unpacked_delivery(tmp_path, arch, clib):
     shutil.copy(C_SRC / "include" / "wvds_crypto.h", top / "include")
     shutil.copy(clib, top / "lib" / arch / LIB_NAME)
     shutil.copytree(EXAMPLES, top / "examples")
+    shutil.copy(ROOT / "toolchains" / "hardening.mk", top / "examples")  # as the delivery ships it
     return top
 
 
 def make_example(tmp_path, arch, clib):
     top = unpacked_delivery(tmp_path, arch, clib)
-    r = subprocess.run(["make", "-C", str(top / "examples"), f"ARCH={arch}", f"CC={COMPILER[arch]}",
+    r = subprocess.run(["make", "-C", str(top / "examples"), f"ARCH={arch}", f"CC={Target(arch).compiler}",
                         "CFLAGS=-O2 -Wall -Wextra -Werror -fPIE"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     return top / "examples" / "oem_gateway"

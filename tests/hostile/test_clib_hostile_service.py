@@ -22,10 +22,10 @@ import subprocess
 import sys
 from collections import Counter
 
+from support.clib import SERVICE_LIB, compile_c, library_includes, library_sources
 from support.targets import BUILD, HOST, ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "c"))
-from clib_helpers import LIB_NAME, compile_c, library_includes, library_sources  # noqa: E402
 from fake_service import FakeService  # noqa: E402
 
 from wvds.protocol.constants import Status  # noqa: E402
@@ -105,7 +105,7 @@ def test_client_library_survives_a_lying_service(tmp_path):
                         [*library_includes(HOST_ARCH), "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                          "-fno-omit-frame-pointer"])
     for seed in (1, 2):
-        service = HostileService(str(BUILD / HOST.arch / "clib" / LIB_NAME), str(tmp_path / f"h{seed}.sock"), seed)
+        service = HostileService(str(BUILD / HOST.arch / "clib" / SERVICE_LIB), str(tmp_path / f"h{seed}.sock"), seed)
         try:
             r = subprocess.run([str(program), service.path, str(ITERATIONS), str(seed)], capture_output=True,
                                text=True, timeout=120)

@@ -19,7 +19,8 @@ ARCHS = ("x86_64", "aarch64")
 PER_ARCH = ("bin/{a}/openssl", "lib/{a}/libl4re_crypto_service.so", "lib/{a}/libcrypto.so.3", "lib/{a}/libssl.so.3",
             "lib/{a}/fips.so")
 COMMON = ("install.sh", "README_OEM.md", "WvdS_KB_OEM.md", "include/wvds_crypto.h", "examples/oem_gateway.c",
-          "examples/Makefile", "scripts/extract_certs.py", "config/crypto_service.json", "config/est_service.json",
+          "examples/Makefile", "examples/hardening.mk", "scripts/extract_certs.py", "config/crypto_service.json",
+          "config/est_service.json",
           "systemd/wvds-crypto.service", "systemd/wvds-est.service", "SHA256SUMS", "VERSION",
           "licenses/OpenSSL-LICENSE.txt", "certs/README.md")
 CERTS = [f"{d}{n}.{e}" for d in ("", "ecdsa/") for n in ("root_ca", "service_cert", "client_cert") for e in ("pem", "der")]
@@ -48,6 +49,9 @@ def test_optional_parts_follow_the_build(delivery):
     for arch in ARCHS:
         daemons = [f"bin/{arch}/{p}" for p in (MULTICALL, *PROGRAMS)]
         assert all(d in members for d in daemons) == delivery.has_binaries(arch)
+        # the service's own library comes with the programs, never beside the OEM's library
+        assert (f"bin/{arch}/libwvds_service.so" in members) == delivery.has_binaries(arch)
+        assert f"lib/{arch}/libwvds_service.so" not in members
         if delivery.has_binaries(arch):
             assert all(members[d].issym() and members[d].linkname == MULTICALL for d in daemons[1:])
             for lib in ("libcrypto.so.3", "libssl.so.3"):  # one OpenSSL per architecture, linked

@@ -7,8 +7,6 @@ include(../hardening.profile)
 arch=armv8
 
 [conf]
-# Armv8.3 PAC and Armv8.5 BTI (NOPs on older cores, so safe for any Armv8-A).
-tools.build:cflags+=["-mbranch-protection=standard"]
 tools.build:compiler_executables={"c": "aarch64-linux-gnu-gcc", "cpp": "aarch64-linux-gnu-g++"}
 
 [runenv]

@@ -3,6 +3,4 @@ include(../build.profile)
 include(../hardening.profile)
 
 [conf]
-# Intel CET: indirect-branch tracking and shadow-stack markers.
-tools.build:cflags+=["-fcf-protection=full"]
 tools.build:compiler_executables={"c": "gcc", "cpp": "g++"}

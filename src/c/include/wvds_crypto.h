@@ -268,11 +268,8 @@ WVDS_API uint32_t wvds_conn_client_id(const wvds_conn *conn);
  * response payload to resp. Returns the response's status (whatever it is, with its
  * payload copied) or a library error (>= 0x100). For language bindings and tests; the
  * functions below build and check each payload. A resp_cap of WVDS_MAX_RESPONSE_PAYLOAD
- * always suffices.
- *
- * ctypes: wvds_connect_ex [c_char_p, POINTER(wvds_options), POINTER(c_void_p)] -> c_int;
- *         wvds_transact [c_void_p, c_uint8, c_char_p, c_size_t, c_void_p, c_size_t, POINTER(c_size_t)] -> c_int;
- *         wvds_close [c_void_p] -> None. */
+ * always suffices. (The product's Python client binds wvds_connect_ex, wvds_transact and
+ * wvds_close through ctypes; its build checks their prototypes here against its own table.) */
 WVDS_API wvds_status wvds_transact(wvds_conn *conn, uint8_t type, const void *payload, size_t len, void *resp,
                                    size_t resp_cap, size_t *resp_len);
 

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "wvds_srv.h"
 
 #define REQUIRED_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #define MAX_FDS 8 /* room to receive (and close) more descriptors than expected */
@@ -136,7 +135,7 @@ static wvds_status recv_welcome(int sock, int64_t deadline, welcome *w, int *fds
 static wvds_status map_shared_memory(wvds_conn *conn, int memfd, const welcome *w)
 {
     if (w->slot_count == 0 || w->slot_count > WVDS_SHM_MAX_SLOTS || w->slot_size != WVDS_SLOT_SIZE ||
-        w->shm_size != wvds_srv_shm_size(w->slot_count))
+        w->shm_size != wvds_shm_size(w->slot_count))
         return WVDS_ERR_PROTOCOL;
     struct stat st;
     if (fstat(memfd, &st) != 0)

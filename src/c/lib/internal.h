@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shm_slots.h"
+#include "slots_client.h"
 #include "wvds_crypto.h"
 
 struct wvds_conn {

@@ -1,4 +1,4 @@
-/* crypto_service's AES-256-GCM fast path: see wvds_srv_fast.h for what it answers and
+/* crypto_service's AES-256-GCM fast path: see wvds_srv.h for what it answers and
  * docs/transport.md ("Fast path") for why.
  *
  * Shared-memory rules: the header, key id and AAD length are copied out of the slot
@@ -16,11 +16,11 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "shm_slots.h"
-#include "wvds_srv_fast.h"
+#include "service_internal.h"
 
 /* libcrypto entry points, typed from OpenSSL's own prototypes (the library is compiled
  * against its headers but does not link it). */
@@ -289,13 +289,15 @@ int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key
     return 0;
 }
 
-int wvds_srv_fast_held(wvds_srv_fast *f, unsigned slot)
+static int fast_held(void *ctx, unsigned slot)
 {
+    wvds_srv_fast *f = ctx;
     return slot < WVDS_SHM_MAX_SLOTS && atomic_load_explicit(&f->held[slot], memory_order_acquire);
 }
 
-void wvds_srv_fast_hold(wvds_srv_fast *f, unsigned slot)
+static void fast_hold(void *ctx, unsigned slot)
 {
+    wvds_srv_fast *f = ctx;
     if (slot < WVDS_SHM_MAX_SLOTS)
         atomic_store_explicit(&f->held[slot], 1, memory_order_release);
 }
@@ -503,4 +505,17 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
     }
     key_unref(k);
     return ok;
+}
+
+static int fast_answer(void *ctx, void *shm, unsigned slot, uint32_t req_len)
+{
+    return wvds_srv_fast_answer(ctx, shm, slot, req_len);
+}
+
+int wvds_srv_serve(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, uint32_t spin_us, int timeout_ms,
+                   wvds_srv_fast *f, uint8_t *out, uint32_t out_cap, uint32_t *out_len)
+{
+    wvds_serve_hooks hooks = {.ctx = f, .answer = fast_answer, .held = fast_held, .hold = fast_hold};
+    return wvds_slots_serve(shm, slot_count, doorbell_fd, sock_fd, spin_us, timeout_ms, f ? &hooks : NULL, out,
+                            out_cap, out_len);
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "wvds_srv_fast.h"
+#include "wvds_srv.h"
 
 struct wvds_srv_bucket {
     pthread_mutex_t lock;

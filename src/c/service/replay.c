@@ -38,7 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "wvds_srv_fast.h"
+#include "wvds_srv.h"
 
 #define MAGIC 0x50525657u /* "WVRP" */
 #define VERSION 1u

@@ -12,7 +12,7 @@ import json
 import threading
 from typing import Any
 
-from wvds import native
+from wvds.native import bind
 from wvds.protocol.constants import (HEADER_SIZE, MAX_RESPONSE_PAYLOAD, Algorithm, HashAlg, KemFlags, KeyFormat,
                                      RequestType, Status)
 from wvds.protocol import payloads as p
@@ -38,30 +38,12 @@ class TransportFailure(Exception):
         self.code, self.name = code, TRANSPORT_ERRORS.get(code, hex(code))
 
 
-class _Options(ctypes.Structure):
-    """struct wvds_options of wvds_crypto.h."""
-    _fields_ = [("timeout_ms", ctypes.c_int32), ("requested_slots", ctypes.c_uint16), ("reserved0", ctypes.c_uint16),
-                ("spin_us", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 5)]
-
-
-_lib = None
-_lib_lock = threading.Lock()
+_Options = bind.STRUCTS["wvds_options"]  # struct wvds_options of wvds_crypto.h
 
 
 def _load() -> ctypes.CDLL:
-    global _lib
-    with _lib_lock:
-        if _lib is None:
-            L = native.load_library()
-            L.wvds_connect_ex.argtypes = [ctypes.c_char_p, ctypes.POINTER(_Options), ctypes.POINTER(ctypes.c_void_p)]
-            L.wvds_connect_ex.restype = ctypes.c_int
-            L.wvds_transact.argtypes = [ctypes.c_void_p, ctypes.c_uint8, ctypes.c_char_p, ctypes.c_size_t,
-                                        ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]
-            L.wvds_transact.restype = ctypes.c_int
-            L.wvds_close.argtypes = [ctypes.c_void_p]
-            L.wvds_close.restype = None
-            _lib = L
-    return _lib
+    """The OEM library with the prototypes of wvds.native.spec."""
+    return bind.load("client")
 
 
 class Client:

@@ -1,6 +1,6 @@
 """The C side of the service's hot path: rate limiter, AES invocation counters, AES fast path.
 
-`src/c/service/wvds_srv_fast.h` says what the C fast path answers: only AES requests
+`src/c/service/wvds_srv.h` (generated from wvds.native.spec) says what the C fast path answers: only AES requests
 that would succeed, for keys the Python path has already granted to the client's
 session (after its ownership and policy checks); everything else comes back here
 unchanged. The token bucket and the AES counters live in C because both paths use
@@ -9,66 +9,22 @@ them; these classes are their Python handles.
 from __future__ import annotations
 
 import ctypes
-import threading
 import weakref
-from ctypes import POINTER, c_char_p, c_double, c_int, c_size_t, c_uint32, c_uint64, c_void_p
+from ctypes import c_int
 
-from wvds import native, ossl
+from wvds import ossl
+from wvds.native import bind, spec
 
-COUNT_OK, COUNT_LIMIT, COUNT_RESERVE = 0, 1, 2
-REPLAY_FRESH, REPLAY_SEEN, REPLAY_OLD = 0, 1, 2
+_CODES = {c.name: c.value for c in spec.SERVICE_CODES}
+COUNT_OK, COUNT_LIMIT, COUNT_RESERVE = _CODES["COUNT_OK"], _CODES["COUNT_LIMIT"], _CODES["COUNT_RESERVE"]
+REPLAY_FRESH, REPLAY_SEEN, REPLAY_OLD = _CODES["REPLAY_FRESH"], _CODES["REPLAY_SEEN"], _CODES["REPLAY_OLD"]
 NONCE_SIZE, TAG_SIZE = 12, 16
-
-
-class _Ossl(ctypes.Structure):  # wvds_srv_ossl
-    _fields_ = [(name, c_void_p) for name in (
-        "cipher", "ctx_new", "ctx_free", "encrypt_init", "encrypt_update", "encrypt_final", "decrypt_init",
-        "decrypt_update", "decrypt_final", "ctx_ctrl", "ctx_get_params")]
-
-
-_SIGNATURES = {
-    "wvds_srv_fast_setup": (c_int, [POINTER(_Ossl)]),
-    "wvds_srv_bucket_new": (c_void_p, [c_double, c_uint32, c_double]),
-    "wvds_srv_bucket_allow": (c_int, [c_void_p]),
-    "wvds_srv_bucket_free": (None, [c_void_p]),
-    "wvds_srv_aes_key_new": (c_void_p, [c_char_p, c_uint64, c_uint64]),
-    "wvds_srv_aes_key_count": (c_int, [c_void_p, c_uint64]),
-    "wvds_srv_aes_key_reserve": (None, [c_void_p, c_uint64]),
-    "wvds_srv_aes_key_uses": (c_uint64, [c_void_p]),
-    "wvds_srv_aes_key_retire": (None, [c_void_p]),
-    "wvds_srv_aes_key_release": (None, [c_void_p]),
-    "wvds_srv_replay_open": (c_void_p, [c_char_p, c_uint32, c_uint32, c_int, POINTER(c_int), c_char_p, c_size_t]),
-    "wvds_srv_replay_check": (c_int, [c_void_p, c_char_p]),
-    "wvds_srv_replay_raise_floor": (None, [c_void_p, c_uint32]),
-    "wvds_srv_replay_bytes": (c_uint64, [c_void_p]),
-    "wvds_srv_replay_close": (None, [c_void_p]),
-    "wvds_srv_aes_key_protect": (None, [c_void_p, c_void_p]),
-    "wvds_srv_aes_key_stream": (c_int, [c_void_p, c_uint32, c_uint64]),
-    "wvds_srv_aes_key_next_nonce": (c_int, [c_void_p, c_char_p]),
-    "wvds_srv_aes_key_seal": (c_int, [c_void_p, c_char_p, c_uint32, c_char_p, c_uint32, c_char_p, c_char_p, c_char_p]),
-    "wvds_srv_aes_key_replay_check": (c_int, [c_void_p, c_char_p]),
-    "wvds_srv_aes_key_replay_floor": (c_int, [c_void_p, c_uint32]),
-    "wvds_srv_fast_new": (c_void_p, [c_void_p, c_uint64]),
-    "wvds_srv_fast_grant": (c_int, [c_void_p, c_uint32, c_void_p, c_uint32]),
-    "wvds_srv_fast_release": (None, [c_void_p, c_int]),
-    "wvds_srv_fast_stop": (None, [c_void_p]),
-    "wvds_srv_fast_free": (None, [c_void_p]),
-}
-_lib = None
-_lib_lock = threading.Lock()
 _enabled = False
 
 
 def lib() -> ctypes.CDLL:
-    global _lib
-    with _lib_lock:
-        if _lib is None:
-            L = native.load_library()
-            for name, (restype, argtypes) in _SIGNATURES.items():
-                fn = getattr(L, name)
-                fn.restype, fn.argtypes = restype, argtypes
-            _lib = L
-    return _lib
+    """The service library with the prototypes of wvds.native.spec."""
+    return bind.load("service")
 
 
 def enable() -> None:
@@ -76,7 +32,7 @@ def enable() -> None:
     Python path. Once per process."""
     global _enabled
     if not _enabled:
-        if lib().wvds_srv_fast_setup(ctypes.byref(_Ossl(**ossl.gcm_entry_points()))) != 0:
+        if lib().wvds_srv_fast_setup(ctypes.byref(bind.STRUCTS["wvds_srv_ossl"](**ossl.gcm_entry_points()))) != 0:
             raise RuntimeError("the AES fast path refused the libcrypto entry points")
         _enabled = True
 

@@ -108,7 +108,7 @@ def aes_gcm_decrypt(key: bytes, nonce: bytes, aad: bytes, ciphertext: bytes, tag
 
 
 
-# Field of the service's C fast path table (wvds_srv_ossl in src/c/service/wvds_srv_fast.h) -> libcrypto function.
+# Field of the service's C fast path table (wvds_srv_ossl, wvds.native.spec) -> libcrypto function.
 _FAST_PATH_FUNCTIONS = {
     "ctx_new": "EVP_CIPHER_CTX_new", "ctx_free": "EVP_CIPHER_CTX_free",
     "encrypt_init": "EVP_EncryptInit_ex2", "encrypt_update": "EVP_EncryptUpdate",

@@ -17,15 +17,16 @@ import stat
 import struct
 from typing import Callable
 
-from wvds import native
+from wvds.native import bind, spec
 from wvds.peer import Peer
-from wvds.protocol.constants import HEADER_SIZE, MAX_PAYLOAD, Status
+from wvds.protocol.constants import Status
 
-TRANSPORT_MAGIC = 0x53445657  # "WVDS"
-TRANSPORT_VERSION = 1
-HELLO = struct.Struct("<IHHQ")  # magic, version, requested slots, reserved
-WELCOME = struct.Struct("<IHHHHIIIQ")  # magic, version, status, slots, reserved, shm size, slot size, client id, reserved
-REQ_AREA = HEADER_SIZE + MAX_PAYLOAD
+_T = {c.name: c.value for c in spec.TRANSPORT}
+TRANSPORT_MAGIC, TRANSPORT_VERSION = _T["TRANSPORT_MAGIC"], _T["TRANSPORT_VERSION"]
+HELLO = struct.Struct(spec.HELLO[0])  # fields: spec.HELLO[1]
+WELCOME = struct.Struct(spec.WELCOME[0])  # fields: spec.WELCOME[1]
+REQ_AREA = spec.SLOT_REQ_AREA
+SLOTS_OFFSET = _T["SHM_SLOTS_OFFSET"]
 HELLO_TIMEOUT = 2.0
 
 
@@ -52,29 +53,9 @@ def peer_groups(sock: socket.socket) -> tuple[int, ...]:
             size *= 16
 
 
-_lib = None
-
-
 def lib() -> ctypes.CDLL:
-    global _lib
-    if _lib is None:
-        L = native.load_library()
-        L.wvds_srv_shm_size.argtypes = [ctypes.c_uint16]
-        L.wvds_srv_shm_size.restype = ctypes.c_uint32
-        L.wvds_srv_init_control.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_uint32]
-        L.wvds_srv_init_control.restype = ctypes.c_int
-        L.wvds_srv_next.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_int, ctypes.c_uint32,
-                                    ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
-        L.wvds_srv_next.restype = ctypes.c_int
-        L.wvds_srv_serve.argtypes = L.wvds_srv_next.argtypes[:6] + [ctypes.c_void_p] + L.wvds_srv_next.argtypes[6:]
-        L.wvds_srv_serve.restype = ctypes.c_int
-        L.wvds_srv_complete.argtypes = [ctypes.c_void_p, ctypes.c_uint16, ctypes.c_int, ctypes.c_char_p,
-                                        ctypes.c_uint32]
-        L.wvds_srv_complete.restype = ctypes.c_int
-        L.wvds_srv_pending.argtypes = [ctypes.c_void_p, ctypes.c_uint16]
-        L.wvds_srv_pending.restype = ctypes.c_int
-        _lib = L
-    return _lib
+    """The service library with the prototypes of wvds.native.spec."""
+    return bind.load("service")
 
 
 class Channel:
@@ -100,7 +81,7 @@ class Channel:
         self.size = size
 
     def welcome(self) -> None:
-        slot_size = (self.size - 4096) // self.slots
+        slot_size = (self.size - SLOTS_OFFSET) // self.slots
         msg = WELCOME.pack(TRANSPORT_MAGIC, TRANSPORT_VERSION, 0, self.slots, 0, self.size, slot_size,
                            self.client_id, 0)
         socket.send_fds(self.sock, [msg], [self.memfd, self.doorbell])

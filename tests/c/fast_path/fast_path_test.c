@@ -13,9 +13,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "shm_slots.h"
-#include "wvds_srv.h"
-#include "wvds_srv_fast.h"
+#include "service_internal.h"
 
 static const uint8_t KEY[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
