@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""extract_certs.py - the WvdS OEM certificate tool (Python 3.9+, standard library only).
+"""extract_certs.py - the WvdS OEM certificate tool (Python 3.9+).
 
   extract_certs.py show FILE...                 subject, issuer, serial, validity, key type, fingerprints
   extract_certs.py split FILE -o DIR [--der]    one file per certificate
@@ -12,16 +12,25 @@ PKCS#12 file), or base64 without PEM armour (an EST response body). Key types
 shown include ML-DSA-44/65/87, ML-KEM, SLH-DSA, ECDSA (named curves), Ed25519/448
 and RSA.
 
-PKCS#12: certificates in plain bags or encrypted with PBES2 (PBKDF2 + AES-CBC, what
-OpenSSL 3 and current tools write) are read here; the MAC (PKCS#12 KDF or PBMAC1)
-is checked. Password: --password-file FILE, $WVDS_P12_PASSWORD, or asked on the
-terminal. Legacy RC2/3DES-encrypted bags are not decrypted (the message says how to
-re-export them). Private keys in a PKCS#12 are never extracted.
+This tool parses and presents; it does no cryptography of its own. Chain verification
+checks names, validity, CA flags and key usage here, and the signatures with OpenSSL
+3.5 or later (ML-DSA). A PKCS#12 file's MAC and encryption are handled by `openssl
+pkcs12` (OpenSSL 3.0 or later), else by pyca/cryptography if this Python has it; with
+neither, such a file is refused with a message naming both. The OpenSSL is the
+delivery's own bin/<arch>/openssl found next to this script, /opt/wvds/bin/openssl,
+or openssl on PATH (or give --openssl / $WVDS_OPENSSL; "none" for no OpenSSL).
+SHA-256/SHA-1 fingerprints are names for display, from the standard library's
+hashlib; no check here depends on them.
 
-Chain verification checks names, validity, CA flags and key usage here, and the
-signatures with OpenSSL 3.5 or later (ML-DSA): the delivery's own bin/<arch>/openssl
-is found next to this script (or give --openssl / $WVDS_OPENSSL; "none" for no OpenSSL).
-Without such an OpenSSL the signatures are not checked and the exit status is 3.
+PKCS#12: certificates in plain bags are read here; the MAC (PKCS#12 KDF or PBMAC1)
+is checked and encrypted bags (PBES2/AES, 3DES) are decrypted by OpenSSL or pyca.
+Password: --password-file FILE, $WVDS_P12_PASSWORD, or asked on the terminal; it
+reaches openssl through its environment, never its command line. RC2/RC4 bags need
+OpenSSL's legacy provider or pyca/cryptography (else the message says how to
+re-export them). Private keys in a PKCS#12 are never extracted (openssl is run
+with -nokeys).
+
+Without an OpenSSL 3.5 the signatures are not checked and `verify` exits with 3.
 
 Exit status: 0 success; 1 bad input or verification failed; 2 usage error;
 3 signatures could not be checked.
@@ -34,7 +43,6 @@ import binascii
 import datetime as dt
 import getpass
 import hashlib
-import hmac
 import ipaddress
 import json
 import os
@@ -457,23 +465,23 @@ def read_input(path: str) -> bytes:
         raise InputError("permission denied") from None
 
 
-def load(data: bytes, password_source=None) -> Loaded:
-    """Every certificate in data, whatever the container."""
+def load(data: bytes, password_source=None, openssl: str | None = None) -> Loaded:
+    """Every certificate in data, whatever the container (openssl: as find_openssl's `explicit`)."""
     try:
-        return _load(data, password_source)
+        return _load(data, password_source, openssl)
     except RecursionError:  # BER indefinite lengths (or constructed strings) nested thousands deep
         raise InputError("malformed ASN.1: nested too deeply") from None
     except IndexError:  # a structure with fewer elements than its type has (the parsers index into it)
         raise InputError("malformed ASN.1: an element is missing") from None
 
 
-def _load(data: bytes, password_source) -> Loaded:
+def _load(data: bytes, password_source, openssl: str | None) -> Loaded:
     if not data.strip():
         raise InputError("empty input")
     if b"-----BEGIN " in data:
         return _load_pem(data)
     if data[:1] == b"\x30":
-        return _load_der(data, password_source, "DER")
+        return _load_der(data, password_source, "DER", openssl)
     text = re.sub(rb"\s+", b"", data)
     if re.fullmatch(rb"[A-Za-z0-9+/]+=*", text or b"!"):
         try:
@@ -481,7 +489,7 @@ def _load(data: bytes, password_source) -> Loaded:
         except binascii.Error:
             der = b""
         if der[:1] == b"\x30":
-            return _load_der(der, password_source, "base64")
+            return _load_der(der, password_source, "base64", openssl)
     raise InputError("not a certificate, PKCS#7 or PKCS#12 file (neither PEM, DER nor base64 DER)")
 
 
@@ -518,7 +526,7 @@ def _cert(der: bytes, where: str) -> Certificate:
         raise InputError(f"{where}: not a valid certificate: {e or type(e).__name__}") from None
 
 
-def _load_der(der: bytes, password_source, kind: str) -> Loaded:
+def _load_der(der: bytes, password_source, kind: str, openssl: str | None) -> Loaded:
     top = parse_der(der)
     parts = seq(top, "input", 1)
     if parts[0].is_universal(6):  # ContentInfo
@@ -529,7 +537,7 @@ def _load_der(der: bytes, password_source, kind: str) -> Loaded:
         out.certs = _signed_data_certs(top)
         return out
     if len(parts) >= 2 and parts[0].is_universal(2) and parts[1].is_universal(16):  # PFX
-        return _load_pkcs12(top, password_source, kind)
+        return _load_pkcs12(top, password_source, kind, openssl)
     if len(parts) == 3 and parts[0].is_universal(16):
         out = Loaded(f"{kind} certificate")
         out.certs.append(_cert(top.raw, "input"))
@@ -551,7 +559,140 @@ def _signed_data_certs(content_info: Node) -> list:
     return certs
 
 
-# --- PKCS#12 ---------------------------------------------------------------------------------------------
+# --- cryptography: the delivered openssl command, else pyca/cryptography; none is written here ------------
+
+VERIFY_OPENSSL = (3, 5)  # ML-DSA signatures
+PKCS12_OPENSSL = (3, 0)  # PBES2/AES PKCS#12 and the -provider/-propquery options
+NO_CRYPTO = ("needs OpenSSL 3.0 or later (the delivery's bin/<arch>/openssl, /opt/wvds/bin/openssl, openssl on PATH, "
+             "or one named by $WVDS_OPENSSL) or pyca/cryptography (python3-cryptography), and neither was found")
+_found: dict = {}
+
+
+def find_openssl(explicit: str | None, minimum: tuple = VERIFY_OPENSSL) -> str | None:
+    """An OpenSSL command of at least `minimum`: --openssl, $WVDS_OPENSSL, the delivery's, /opt/wvds/bin, then PATH.
+    "none" (as --openssl, or as $WVDS_OPENSSL without --openssl) uses no OpenSSL: no signature check, and
+    PKCS#12 files are read with pyca/cryptography if this Python has it."""
+    if (explicit or os.environ.get("WVDS_OPENSSL")) == "none":
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
+    candidates = [explicit, os.environ.get("WVDS_OPENSSL"),
+                  os.path.join(here, os.pardir, "bin", arch, "openssl"), "/opt/wvds/bin/openssl",
+                  shutil.which("openssl")]
+    for c in candidates:
+        if not c or not os.access(c, os.X_OK):
+            if c == explicit and explicit:
+                raise InputError(f"--openssl {explicit}: not an executable")
+            continue
+        if c not in _found:  # its version, asked once per run
+            try:
+                out = subprocess.run([c, "version"], capture_output=True, text=True, timeout=60).stdout
+            except (OSError, subprocess.SubprocessError):
+                out = ""
+            m = re.search(r"OpenSSL (\d+)\.(\d+)", out)
+            _found[c] = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        if _found[c] >= minimum:
+            return c
+    return None
+
+
+def _pyca_pkcs12():
+    try:
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        return pkcs12
+    except ImportError:
+        return None
+
+
+class Opened:
+    """A PKCS#12 file whose MAC was checked and whose encrypted parts were decrypted, by `by`."""
+
+    def __init__(self, by: str, certs: list, keys: int):
+        self.by, self.certs, self.keys = by, certs, keys  # certs: (DER, friendly name or None), in file order
+
+
+class Unsupported(InputError):
+    """The OpenSSL found lacks an algorithm of the file (RC2, RC4: only in OpenSSL's legacy provider)."""
+
+    def __init__(self, openssl: str, detail: str):
+        super().__init__(f"{openssl} lacks an algorithm this file uses ({detail})")
+        self.openssl, self.detail = openssl, detail
+
+
+def open_pkcs12(der: bytes, password: str, openssl: str | None) -> Opened:
+    """Check the MAC of a whole PKCS#12 file and decrypt it: with `openssl pkcs12`, else pyca/cryptography."""
+    path = find_openssl(openssl, PKCS12_OPENSSL)
+    pyca = _pyca_pkcs12()
+    if path:
+        try:
+            return _open_with_openssl(path, der, password)
+        except Unsupported:
+            if pyca is None:
+                raise
+    if pyca is not None:
+        return _open_with_pyca(pyca, der, password)
+    raise InputError("PKCS#12: checking its integrity and decrypting it " + NO_CRYPTO)
+
+
+PASSIN = "WVDS_P12_PASSIN"  # the password reaches openssl in its environment, never on its command line
+# FIPS implementations where the configuration provides them (a device's openssl.cnf: fips=yes), the default
+# provider for what PKCS#12 needs beyond FIPS (its own MAC key derivation, 3DES).
+OPENSSL_PKCS12 = ("pkcs12", "-nokeys", "-info", "-passin", "env:" + PASSIN, "-provider", "default",
+                  "-propquery", "?fips=yes")
+OPENSSL_CERT = re.compile(r"^Bag Attributes(.*?)^-----BEGIN CERTIFICATE-----\n(.*?)^-----END CERTIFICATE-----",
+                          re.M | re.S)
+
+
+def _open_with_openssl(openssl: str, der: bytes, password: str) -> Opened:
+    """`openssl pkcs12 -nokeys -info`: checks the MAC, decrypts the certificates (never a private key) and
+    prints them as PEM with their bag attributes; -info lists every bag on stderr."""
+    try:
+        r = subprocess.run([openssl, *OPENSSL_PKCS12], input=der, capture_output=True, timeout=120,
+                           env=dict(os.environ, **{PASSIN: password}))
+    except (OSError, ValueError, subprocess.SubprocessError) as e:
+        raise InputError(f"PKCS#12: cannot run {openssl}: {e}") from None
+    err = r.stderr.decode("utf-8", "replace")
+    if r.returncode != 0:
+        if "Mac verify error" in err:
+            raise InputError("PKCS#12: wrong password (the integrity check failed)")
+        if re.search(r"unsupported|fetch failed", err, re.I):
+            raise Unsupported(openssl, _first_error(err))
+        if re.search(r"decrypt", err, re.I):
+            raise InputError("PKCS#12: wrong password (decryption failed)")
+        raise InputError(f"PKCS#12: {openssl} cannot read it: {_first_error(err)}")
+    certs = []
+    for attrs, pem in OPENSSL_CERT.findall(r.stdout.decode("utf-8", "replace")):
+        try:
+            cert = base64.b64decode(re.sub(r"\s+", "", pem), validate=True)
+        except binascii.Error:
+            raise InputError(f"PKCS#12: unexpected output of {openssl}") from None
+        name = re.search(r"^\s+friendlyName: (.*)$", attrs, re.M)
+        certs.append((cert, name.group(1) if name else None))
+    return Opened(openssl, certs, len(re.findall(r"^(?:Key bag|Shrouded Keybag)", err, re.M)))
+
+
+def _first_error(stderr: str) -> str:
+    """The line of openssl's stderr that says what went wrong (not its -info listing)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.search(r"error|unsupported|invalid", ln, re.I)]
+    return (errors or lines or ["no message"])[-1][:300]
+
+
+def _open_with_pyca(pkcs12, der: bytes, password: str) -> Opened:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import Encoding
+    try:
+        p12 = pkcs12.load_pkcs12(der, password.encode("utf-8"))
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise InputError(f"PKCS#12: wrong password, or data pyca/cryptography cannot read ({e})") from None
+    certs = []
+    for c in ([p12.cert] if p12.cert else []) + list(p12.additional_certs):  # the key's certificate first
+        name = c.friendly_name.decode("utf-8", "replace") if c.friendly_name is not None else None
+        certs.append((c.certificate.public_bytes(Encoding.DER), name))
+    return Opened("pyca/cryptography", certs, int(p12.key is not None))
+
+
+# --- PKCS#12: its structure is read here, its MAC and encryption by open_pkcs12() --------------------------
 
 BAG_KEY, BAG_SHROUDED, BAG_CERT, BAG_CRL, BAG_SECRET, BAG_SAFE = (f"1.2.840.113549.1.12.10.1.{i}" for i in range(1, 7))
 OID_X509_CERT = "1.2.840.113549.1.9.22.1"
@@ -559,16 +700,12 @@ OID_FRIENDLY_NAME = "1.2.840.113549.1.9.20"
 OID_PBES2 = "1.2.840.113549.1.5.13"
 OID_PBKDF2 = "1.2.840.113549.1.5.12"
 OID_PBMAC1 = "1.2.840.113549.1.5.14"
-HMAC_PRF = {"1.2.840.113549.2.7": "sha1", "1.2.840.113549.2.8": "sha224", "1.2.840.113549.2.9": "sha256",
-            "1.2.840.113549.2.10": "sha384", "1.2.840.113549.2.11": "sha512"}
-DIGESTS = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224", "2.16.840.1.101.3.4.2.1": "sha256",
-           "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
-AES_CBC = {"2.16.840.1.101.3.4.1.2": 16, "2.16.840.1.101.3.4.1.22": 24, "2.16.840.1.101.3.4.1.42": 32}
 LEGACY_PBE = {"1.2.840.113549.1.12.1.1": "pbeWithSHAAnd128BitRC4", "1.2.840.113549.1.12.1.2": "pbeWithSHAAnd40BitRC4",
               "1.2.840.113549.1.12.1.3": "pbeWithSHAAnd3-KeyTripleDES-CBC",
               "1.2.840.113549.1.12.1.4": "pbeWithSHAAnd2-KeyTripleDES-CBC",
               "1.2.840.113549.1.12.1.5": "pbeWithSHAAnd128BitRC2-CBC",
               "1.2.840.113549.1.12.1.6": "pbeWithSHAAnd40BitRC2-CBC"}
+MAX_ITERATIONS = 10_000_000  # more is no real file: a damaged one, which would keep openssl busy for minutes
 
 
 class Password:
@@ -594,137 +731,46 @@ class Password:
         return self.value
 
 
-def pkcs12_kdf(hash_name: str, password: bytes, salt: bytes, ident: int, iterations: int, n: int) -> bytes:
-    """RFC 7292 appendix B.2 key derivation (password already as BMPString with its two zero bytes)."""
-    u, v = hashlib.new(hash_name).digest_size, hashlib.new(hash_name).block_size
+class Bags:
+    """What the unencrypted parts of a PKCS#12 file hold."""
 
-    def fill(s: bytes) -> bytes:  # s repeated to the next multiple of v bytes
-        n = v * ((len(s) + v - 1) // v)
-        return (s * (n // len(s) + 1))[:n] if s else b""
-
-    block = bytearray(fill(salt) + fill(password))
-    out = b""
-    while len(out) < n:
-        a = bytes([ident]) * v + bytes(block)
-        for _ in range(iterations):
-            a = hashlib.new(hash_name, a).digest()
-        out += a
-        b = int.from_bytes((a * (v // u + 1))[:v], "big") + 1
-        for j in range(0, len(block), v):
-            x = (int.from_bytes(block[j:j + v], "big") + b) % (1 << (8 * v))
-            block[j:j + v] = x.to_bytes(v, "big")
-    return out[:n]
+    def __init__(self):
+        self.certs: list = []  # (DER, friendly name or None)
+        self.keys = 0
+        self.notes: list = []
 
 
-def _pbkdf2_params(node: Node) -> tuple:
-    p = seq(node, "PBKDF2 parameters", 2)
-    salt, iterations = p[0].content, integer(p[1])
-    key_len, prf = None, "sha1"
-    for extra in p[2:]:
-        if extra.is_universal(2):
-            key_len = integer(extra)
-        elif extra.is_universal(16):
-            prf_oid = oid_text(extra.children[0])
-            if prf_oid not in HMAC_PRF:
-                raise InputError(f"PKCS#12: unsupported PBKDF2 PRF {prf_oid}")
-            prf = HMAC_PRF[prf_oid]
-    if not 1 <= iterations <= 10_000_000:
-        raise InputError(f"PKCS#12: implausible iteration count {iterations}")
-    return salt, iterations, key_len, prf
+def _iterations(node: Node) -> None:
+    if not 1 <= integer(node) <= MAX_ITERATIONS:
+        raise InputError(f"PKCS#12: implausible iteration count {integer(node)}")
 
 
-def _check_mac(pfx: list, auth_safe: bytes, password: str) -> None:
-    if len(pfx) < 3:
-        return  # no MAC (public-key integrity mode or none at all)
-    mac_data = seq(pfx[2], "PKCS#12 MacData", 2)
-    digest_info = seq(mac_data[0], "PKCS#12 MAC", 2)
-    alg = seq(digest_info[0], "PKCS#12 MAC algorithm", 1)
-    alg_oid, expected = oid_text(alg[0]), digest_info[1].content
-    if alg_oid == OID_PBMAC1:
-        params = seq(alg[1], "PBMAC1 parameters", 2)
-        kdf = seq(params[0], "PBMAC1 KDF", 2)
-        if oid_text(kdf[0]) != OID_PBKDF2:
-            raise InputError("PKCS#12: PBMAC1 with a KDF other than PBKDF2 is not supported")
-        salt, iterations, key_len, _ = _pbkdf2_params(kdf[1])
-        mac_hash = HMAC_PRF.get(oid_text(seq(params[1], "PBMAC1 MAC", 1)[0]))
-        if mac_hash is None:
-            raise InputError("PKCS#12: unsupported PBMAC1 MAC algorithm")
-        key = hashlib.pbkdf2_hmac(_prf_hash(kdf[1]), password.encode(), salt, iterations,
-                                  key_len or hashlib.new(mac_hash).digest_size)
-        candidates = [hmac.new(key, auth_safe, mac_hash).digest()]
-    else:
-        hash_name = DIGESTS.get(alg_oid)
-        if hash_name is None:
-            raise InputError(f"PKCS#12: unsupported MAC digest {alg_oid}")
-        salt = mac_data[1].content
-        iterations = integer(mac_data[2]) if len(mac_data) > 2 else 1
-        size = hashlib.new(hash_name).digest_size
-        candidates = []
-        bmp_forms = [password.encode("utf-16-be") + b"\x00\x00"] + ([b""] if not password else [])
-        for bmp in bmp_forms:
-            key = pkcs12_kdf(hash_name, bmp, salt, 3, iterations, size)
-            candidates.append(hmac.new(key, auth_safe, hash_name).digest())
-    if not any(hmac.compare_digest(c, expected) for c in candidates):
-        raise InputError("PKCS#12: wrong password (the integrity check failed)")
+def _mac_iterations(mac_data: list) -> None:
+    alg = seq(seq(mac_data[0], "PKCS#12 MAC", 2)[0], "PKCS#12 MAC algorithm", 1)
+    if oid_text(alg[0]) == OID_PBMAC1:
+        kdf = seq(seq(alg[1], "PBMAC1 parameters", 2)[0], "PBMAC1 KDF", 2)
+        if oid_text(kdf[0]) == OID_PBKDF2:
+            _iterations(seq(kdf[1], "PBKDF2 parameters", 2)[1])
+    elif len(mac_data) > 2:
+        _iterations(mac_data[2])
 
 
-def _prf_hash(pbkdf2_params: Node) -> str:
-    return _pbkdf2_params(pbkdf2_params)[3]
-
-
-def _decrypt(alg: Node, ciphertext: bytes, password: str) -> bytes:
-    parts = seq(alg, "encryption algorithm", 1)
+def _encryption(alg: Node) -> str:
+    """The name of a PKCS#12 part's encryption (its parameters checked for plausibility, nothing decrypted)."""
+    parts = seq(alg, "encryption algorithm", 2)
     oid = oid_text(parts[0])
     if oid in LEGACY_PBE:
-        raise LegacyEncryption(LEGACY_PBE[oid])
+        _iterations(seq(parts[1], "PBE parameters", 2)[1])
+        return LEGACY_PBE[oid]
     if oid != OID_PBES2:
         raise InputError(f"PKCS#12: unsupported encryption {oid}")
-    kdf, scheme = seq(parts[1], "PBES2 parameters", 2)[:2]
-    if oid_text(seq(kdf, "PBES2 KDF", 2)[0]) != OID_PBKDF2:
-        raise InputError("PKCS#12: PBES2 with a KDF other than PBKDF2 is not supported")
-    salt, iterations, key_len, prf = _pbkdf2_params(kdf.children[1])
-    scheme_parts = seq(scheme, "PBES2 scheme", 2)
-    cipher = oid_text(scheme_parts[0])
-    if cipher not in AES_CBC:
-        raise InputError(f"PKCS#12: unsupported cipher {cipher} (AES-CBC is supported)")
-    iv = scheme_parts[1].content
-    key = hashlib.pbkdf2_hmac(prf, password.encode("utf-8"), salt, iterations, key_len or AES_CBC[cipher])
-    plain = aes_cbc_decrypt(key, iv, ciphertext)
-    pad = plain[-1] if plain else 0
-    if not 1 <= pad <= 16 or plain[-pad:] != bytes([pad]) * pad:
-        raise InputError("PKCS#12: wrong password (decryption failed)")
-    return plain[:-pad]
+    kdf = seq(seq(parts[1], "PBES2 parameters", 2)[0], "PBES2 KDF", 2)
+    if oid_text(kdf[0]) == OID_PBKDF2:
+        _iterations(seq(kdf[1], "PBKDF2 parameters", 2)[1])
+    return "PBES2"
 
 
-class LegacyEncryption(InputError):
-    """A PKCS#12 part encrypted with an algorithm the standard library cannot decrypt (RC2, 3DES, RC4)."""
-
-
-def _load_pkcs12(top: Node, password_source, kind: str) -> Loaded:
-    try:
-        return _load_pkcs12_stdlib(top, password_source, kind)
-    except LegacyEncryption as e:
-        algorithm = str(e)
-    try:  # pyca/cryptography, if this Python has it, reads 3DES (and RC2 where its OpenSSL still can)
-        from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
-    except ImportError:
-        raise InputError(f"PKCS#12: the certificates are encrypted with {algorithm} (legacy), which the standard "
-                         "library cannot decrypt and pyca/cryptography is not installed; re-export the file with "
-                         "AES (e.g. on a machine with OpenSSL's legacy provider: 'openssl pkcs12 -legacy -in OLD.p12 "
-                         "-nokeys -out certs.pem') or install python3-cryptography") from None
-    try:
-        p12 = pkcs12.load_pkcs12(top.raw, password_source.get().encode() if password_source else None)
-    except (ValueError, TypeError) as e:
-        raise InputError(f"PKCS#12 ({algorithm}, read with pyca/cryptography): {e}") from None
-    out = Loaded(f"{kind} PKCS#12 ({algorithm}, via pyca/cryptography)")
-    certs = ([p12.cert] if p12.cert else []) + list(p12.additional_certs)
-    out.certs = [_cert(c.certificate.public_bytes(Encoding.DER), "PKCS#12 certificate") for c in certs]
-    if p12.key is not None:
-        out.notes.append("contains a private key (not extracted)")
-    return out
-
-
-def _load_pkcs12_stdlib(top: Node, password_source, kind: str) -> Loaded:
+def _load_pkcs12(top: Node, password_source, kind: str, openssl: str | None) -> Loaded:
     out = Loaded(f"{kind} PKCS#12")
     pfx = top.children
     if integer(pfx[0]) != 3:
@@ -732,27 +778,51 @@ def _load_pkcs12_stdlib(top: Node, password_source, kind: str) -> Loaded:
     auth = seq(pfx[1], "PKCS#12 authSafe", 2)
     if oid_text(auth[0]) != OID_DATA:
         raise InputError("PKCS#12 in public-key integrity mode is not supported")
-    auth_safe = auth[1].children[0].octets()
-    password = password_source.get() if password_source else ""
-    _check_mac(pfx, auth_safe, password)
-    for ci in seq(parse_der(auth_safe), "PKCS#12 AuthenticatedSafe"):
+    plain, encrypted = Bags(), []
+    for ci in seq(parse_der(auth[1].children[0].octets()), "PKCS#12 AuthenticatedSafe"):
         parts = seq(ci, "PKCS#12 ContentInfo", 1)
         oid = oid_text(parts[0])
         if oid == OID_DATA:
-            _bags(parse_der(parts[1].children[0].octets()), out, password)
+            _bags(parse_der(parts[1].children[0].octets()), plain)
         elif oid == OID_ENCRYPTED_DATA:
             enc = seq(parts[1].children[0], "PKCS#12 EncryptedData", 2)
-            eci = seq(enc[1], "PKCS#12 EncryptedContentInfo", 3)
-            ciphertext = eci[2].octets() if not eci[2].constructed else b"".join(c.octets() for c in eci[2].children)
-            _bags(parse_der(_decrypt(eci[1], ciphertext, password)), out, password)
+            encrypted.append(_encryption(seq(enc[1], "PKCS#12 EncryptedContentInfo", 2)[1]))
         elif oid == OID_ENVELOPED_DATA:
-            out.notes.append("contains an enveloped (public-key encrypted) part, not readable without its key")
+            plain.notes.append("contains an enveloped (public-key encrypted) part, not readable without its key")
         else:
-            out.notes.append(f"contains a part of type {oid} (ignored)")
+            plain.notes.append(f"contains a part of type {oid} (ignored)")
+    mac = len(pfx) >= 3
+    if mac:
+        _mac_iterations(seq(pfx[2], "PKCS#12 MacData", 2))
+    certs, extra_keys, by = plain.certs, 0, None
+    if mac or encrypted:
+        opened = _open(top.raw, password_source.get() if password_source else "", openssl, encrypted)
+        certs, extra_keys, by = opened.certs, max(0, opened.keys - plain.keys), opened.by
+    for der, name in certs:
+        out.certs.append(_cert(der, "PKCS#12 certificate"))
+        if name:
+            out.notes.append(f"certificate {len(out.certs)} is named {name!r}")
+    out.notes += plain.notes + ["contains a private key (not extracted)"] * extra_keys
+    if by:
+        done = " and ".join(w for w, yes in (("integrity (MAC) checked", mac), ("decrypted", encrypted)) if yes)
+        out.notes.append(f"{done} via {by}")
     return out
 
 
-def _bags(safe_contents: Node, out: Loaded, password: str) -> None:
+def _open(der: bytes, password: str, openssl: str | None, encrypted: list) -> Opened:
+    try:
+        return open_pkcs12(der, password, openssl)
+    except Unsupported as e:
+        legacy = [a for a in encrypted if a in LEGACY_PBE.values()]
+        if not legacy:
+            raise InputError(f"PKCS#12: {e}") from None
+        raise InputError(f"PKCS#12: the certificates are encrypted with {legacy[0]} (legacy), which {e.openssl} "
+                         "cannot decrypt (no legacy provider) and pyca/cryptography is not installed; re-export the "
+                         "file with AES (e.g. on a machine with OpenSSL's legacy provider: 'openssl pkcs12 -legacy "
+                         "-in OLD.p12 -nokeys -out certs.pem') or install python3-cryptography") from None
+
+
+def _bags(safe_contents: Node, out: Bags) -> None:
     for bag in seq(safe_contents, "PKCS#12 SafeContents"):
         parts = seq(bag, "PKCS#12 SafeBag", 2)
         bag_id, value = oid_text(parts[0]), parts[1].children[0]
@@ -765,103 +835,14 @@ def _bags(safe_contents: Node, out: Loaded, password: str) -> None:
         if bag_id == BAG_CERT:
             cert_bag = seq(value, "PKCS#12 CertBag", 2)
             if oid_text(cert_bag[0]) == OID_X509_CERT:
-                cert = _cert(cert_bag[1].children[0].octets(), "PKCS#12 certificate")
-                out.certs.append(cert)
-                if name:
-                    out.notes.append(f"certificate {len(out.certs)} is named {name!r}")
+                out.certs.append((cert_bag[1].children[0].octets(), name))
         elif bag_id in (BAG_KEY, BAG_SHROUDED):
+            out.keys += 1
             out.notes.append("contains a private key" + (f" named {name!r}" if name else "") + " (not extracted)")
         elif bag_id == BAG_SAFE:
-            _bags(value, out, password)
+            _bags(value, out)
         else:
             out.notes.append(f"contains a bag of type {bag_id} (ignored)")
-
-
-# --- AES (FIPS 197), decryption only: PKCS#12 PBES2 needs AES-CBC and the standard library has no AES ----
-
-def _xtime(a: int) -> int:
-    a <<= 1
-    return (a ^ 0x11B) if a & 0x100 else a
-
-
-def _gmul(a: int, b: int) -> int:
-    r = 0
-    while b:
-        if b & 1:
-            r ^= a
-        a, b = _xtime(a), b >> 1
-    return r
-
-
-def _make_sboxes() -> tuple:
-    sbox = [0] * 256
-    for x in range(256):
-        inv = 0
-        if x:
-            inv = next(y for y in range(1, 256) if _gmul(x, y) == 1)
-        s = inv
-        for shift in range(1, 5):
-            s ^= ((inv << shift) | (inv >> (8 - shift))) & 0xFF
-        sbox[x] = s ^ 0x63
-    inv_sbox = [0] * 256
-    for i, s in enumerate(sbox):
-        inv_sbox[s] = i
-    return sbox, inv_sbox
-
-
-_SBOX = _INV_SBOX = None
-_MUL = {}
-
-
-def _aes_round_keys(key: bytes) -> list:
-    nk = len(key) // 4
-    rounds = nk + 6
-    words = [list(key[4 * i:4 * i + 4]) for i in range(nk)]
-    rcon = 1
-    for i in range(nk, 4 * (rounds + 1)):
-        t = list(words[i - 1])
-        if i % nk == 0:
-            t = [_SBOX[b] for b in t[1:] + t[:1]]
-            t[0] ^= rcon
-            rcon = _xtime(rcon)
-        elif nk > 6 and i % nk == 4:
-            t = [_SBOX[b] for b in t]
-        words.append([a ^ b for a, b in zip(words[i - nk], t)])
-    return [sum(words[4 * r:4 * r + 4], []) for r in range(rounds + 1)]
-
-
-def _aes_decrypt_block(round_keys: list, block: bytes) -> bytes:
-    m9, m11, m13, m14 = _MUL[9], _MUL[11], _MUL[13], _MUL[14]
-    s = [b ^ k for b, k in zip(block, round_keys[-1])]
-    for r in range(len(round_keys) - 2, -1, -1):
-        # InvShiftRows (state is column-major: s[row + 4*col]) and InvSubBytes
-        s = [_INV_SBOX[s[(row + 4 * ((col - row) % 4))]] for col in range(4) for row in range(4)]
-        s = [b ^ k for b, k in zip(s, round_keys[r])]
-        if r:
-            t = []
-            for c in range(4):
-                a0, a1, a2, a3 = s[4 * c:4 * c + 4]
-                t += [m14[a0] ^ m11[a1] ^ m13[a2] ^ m9[a3], m9[a0] ^ m14[a1] ^ m11[a2] ^ m13[a3],
-                      m13[a0] ^ m9[a1] ^ m14[a2] ^ m11[a3], m11[a0] ^ m13[a1] ^ m9[a2] ^ m14[a3]]
-            s = t
-    return bytes(s)
-
-
-def aes_cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
-    global _SBOX, _INV_SBOX
-    if len(key) not in (16, 24, 32) or len(iv) != 16 or len(data) % 16:
-        raise InputError("PKCS#12: malformed AES-CBC parameters or ciphertext")
-    if _SBOX is None:
-        _SBOX, _INV_SBOX = _make_sboxes()
-        for m in (9, 11, 13, 14):
-            _MUL[m] = [_gmul(x, m) for x in range(256)]
-    keys = _aes_round_keys(key)
-    out, prev = bytearray(), iv
-    for i in range(0, len(data), 16):
-        block = data[i:i + 16]
-        out += bytes(a ^ b for a, b in zip(_aes_decrypt_block(keys, block), prev))
-        prev = block
-    return bytes(out)
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -872,7 +853,7 @@ def _now() -> dt.datetime:
 
 def load_file(path: str, args) -> Loaded:
     try:
-        loaded = load(read_input(path), Password(getattr(args, "password_file", None)))
+        loaded = load(read_input(path), Password(getattr(args, "password_file", None)), getattr(args, "openssl", None))
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
     if not loaded.certs:
@@ -951,32 +932,6 @@ def _write(path: str, data: bytes) -> None:
             f.write(data)
     except OSError as e:
         raise InputError(f"{path}: cannot write: {e.strerror}") from None
-
-
-def find_openssl(explicit: str | None) -> str | None:
-    """An OpenSSL 3.5+ command: --openssl, $WVDS_OPENSSL, the delivery's, /opt/wvds/bin, then PATH.
-    "none" (as --openssl, or as $WVDS_OPENSSL without --openssl) uses no OpenSSL: structure only,
-    signatures not checked."""
-    if (explicit or os.environ.get("WVDS_OPENSSL")) == "none":
-        return None
-    here = os.path.dirname(os.path.abspath(__file__))
-    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine(), platform.machine())
-    candidates = [explicit, os.environ.get("WVDS_OPENSSL"),
-                  os.path.join(here, os.pardir, "bin", arch, "openssl"), "/opt/wvds/bin/openssl",
-                  shutil.which("openssl")]
-    for c in candidates:
-        if not c or not os.access(c, os.X_OK):
-            if c == explicit and explicit:
-                raise InputError(f"--openssl {explicit}: not an executable")
-            continue
-        try:
-            out = subprocess.run([c, "version"], capture_output=True, text=True, timeout=60).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
-        m = re.search(r"OpenSSL (\d+)\.(\d+)", out)
-        if m and (int(m.group(1)), int(m.group(2))) >= (3, 5):
-            return c
-    return None
 
 
 def build_chain(leaf: Certificate, pool: list) -> list:
@@ -1075,7 +1030,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ca", action="append", required=True, metavar="FILE", help="trust anchors (repeatable)")
     s.add_argument("--untrusted", action="append", metavar="FILE", help="intermediate CAs (repeatable)")
     s.add_argument("--openssl", metavar="PATH",
-                   help='OpenSSL 3.5+ to check signatures with ("none": check the structure only)')
+                   help='OpenSSL 3.5+ to check signatures (and read PKCS#12) with ("none": check the structure only)')
     s.set_defaults(func=cmd_verify)
     return ap
 

@@ -288,7 +288,8 @@ def extract_certs_seeds() -> dict[str, bytes]:
             "pkcs7-der": b"\x00" + p7, "pkcs7-pem": b"\x00" + p7_pem,
             "pkcs7-base64": b"\x00" + base64.encodebytes(p7),
             "pem-mixed": b"\x00" + pem(leaf) + b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-            "pkcs12": b"\x00" + p12, "pkcs12-stdlib": b"\x01" + p12, "pkcs12-certs-stdlib": b"\x01" + p12_certs_only}
+            "pkcs12": b"\x00" + p12, "pkcs12-certs": b"\x00" + p12_certs_only,  # byte 0 even: pyca, odd: openssl
+            "pkcs12-openssl": b"\x01" + p12, "pkcs12-certs-openssl": b"\x01" + p12_certs_only}
 
 
 def liboqs_seeds() -> dict[str, bytes]:

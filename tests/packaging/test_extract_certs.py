@@ -1,10 +1,12 @@
-"""scripts/extract_certs.py: the OEM's certificate tool, run as the OEM runs it (a stock Python, stdlib only)."""
+"""scripts/extract_certs.py: the OEM's certificate tool, run as the OEM runs it (a stock Python without
+pyca/cryptography; its cryptography done by the delivered openssl, or by pyca/cryptography where present)."""
 from __future__ import annotations
 
 import ast
 import base64
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -12,7 +14,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -21,12 +22,15 @@ from support.targets import HOST, ROOT
 TOOL = ROOT / "scripts" / "extract_certs.py"
 STOCK_PYTHON = "/usr/bin/python3"  # Debian's, without the venv: -I -S = standard library only
 OPENSSL = HOST.openssl_root / "bin" / "openssl"
+WITH_OPENSSL = {"WVDS_OPENSSL": str(OPENSSL)}  # the build's openssl, as the delivery's bin/<arch>/openssl
+WITH_PYCA = {"python": [sys.executable], "env": {"PATH": "/nonexistent", "WVDS_OPENSSL": "none"}}  # the test venv's
+WITH_NEITHER = {"env": {"PATH": "/nonexistent", "WVDS_OPENSSL": "none"}}  # the stock Python has no pyca (-S)
 
 
 def tool(*args, stdin: bytes | None = None, env: dict | None = None, python: list | None = None, script=TOOL):
     cmd = (python or [STOCK_PYTHON, "-I", "-S"]) + [str(script), *map(str, args)]
     e = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSSL_", "WVDS_"))}
-    e["WVDS_OPENSSL"] = "none"  # hermetic: signatures are checked only with an explicit --openssl
+    e["WVDS_OPENSSL"] = "none"  # hermetic: OpenSSL (signatures, PKCS#12) only where a test names one
     e.update(env or {})
     return subprocess.run(cmd, input=stdin, capture_output=True, env=e, timeout=120)
 
@@ -56,6 +60,16 @@ def test_runs_on_python_3_9_syntax_and_stdlib_only():
     top = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
     top |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom)}
     assert top <= set(sys.stdlib_module_names), top - set(sys.stdlib_module_names)  # pyca only inside a try
+
+
+def test_no_cryptography_of_its_own():
+    """No cipher, KDF or MAC written here: hashlib only for the fingerprints shown, hmac not at all."""
+    tree = ast.parse(TOOL.read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "hmac" not in imported
+    uses = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and getattr(n.value, "id", "") == "hashlib"}
+    assert uses == {"sha256", "sha1"}, uses
+    assert "ctypes" not in imported  # nor a way around the openssl command
 
 
 def test_show_the_test_pki(certs):
@@ -229,52 +243,90 @@ def p12_files(certs, tmp_path_factory):
     for name, enc in files.items():
         (d / f"{name}.p12").write_bytes(pkcs12.serialize_key_and_certificates(b"device", key, cert, extra, enc))
     (d / "pw").write_text(pw.decode() + "\n")
+    # what pyca does not write: PBMAC1 (RFC 9579), RC2 (OpenSSL's legacy provider), no MAC and no encryption
+    chain = d / "chain.pem"
+    chain.write_bytes(b"".join((certs / n).read_bytes() for n in ("ecdsa/root_ca.pem", "root_ca.pem")))
+    export = ["pkcs12", "-export", "-in", certs / "ecdsa" / "service_cert.pem", "-inkey",
+              certs / "ecdsa" / "service_key.pem", "-certfile", chain, "-name", "device"]
+    env = HOST.env(OPENSSL_MODULES=str(HOST.openssl_root / "lib" / "ossl-modules"), P=pw.decode())
+    for name, opts in (("pbmac1", ["-pbmac1_pbkdf2", "-passout", "env:P"]),
+                       ("legacy-rc2", ["-legacy", "-passout", "env:P"]),
+                       ("unprotected", ["-nomac", "-keypbe", "NONE", "-certpbe", "NONE", "-passout", "pass:"])):
+        HOST.run(OPENSSL, *export, *opts, "-out", d / f"{name}.p12", env=env)
     return d
 
 
-@pytest.mark.parametrize("name", ["aes", "aes-sha384-mac", "plain"])
-def test_pkcs12_with_the_standard_library(p12_files, name):
+def test_the_stock_python_has_no_pyca():
+    """What the tests below rely on to run the tool where pyca/cryptography is absent."""
+    r = subprocess.run([STOCK_PYTHON, "-I", "-S", "-c", "import cryptography"], capture_output=True)
+    assert r.returncode != 0
+
+
+@pytest.mark.parametrize("backend", ["openssl", "pyca"])
+@pytest.mark.parametrize("name", ["aes", "aes-sha384-mac", "pbmac1", "plain"])
+def test_pkcs12_with_openssl_or_pyca(p12_files, name, backend):
     args = ["--password-file", p12_files / "pw"] if name != "plain" else []
-    out = ok("show", *args, p12_files / f"{name}.p12")
+    kw = {"env": WITH_OPENSSL} if backend == "openssl" else WITH_PYCA
+    out = ok("show", *args, p12_files / f"{name}.p12", **kw)
     assert "PKCS#12, 3 certificates" in out
     assert "contains a private key named 'device' (not extracted)" in out
     assert "CN=localhost" in out and "ML-DSA-65" in out and "EC P-256" in out
+    assert "integrity (MAC) checked" in out
+    assert f"via {OPENSSL if backend == 'openssl' else 'pyca/cryptography'}" in out
+
+
+def test_pkcs12_runs_openssl_pkcs12_without_keys_and_without_the_password_on_its_command_line(p12_files, tmp_path):
+    log = tmp_path / "argv"
+    wrapper = tmp_path / "openssl"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {OPENSSL} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    out = ok("show", "--password-file", p12_files / "pw", p12_files / "aes.p12", env={"WVDS_OPENSSL": str(wrapper)})
+    assert f"decrypted via {wrapper}" in out
+    calls = log.read_text().splitlines()
+    assert any(c.startswith("pkcs12 -nokeys") for c in calls), calls
+    assert "pässword" not in log.read_text()
+
+
+def test_pkcs12_without_openssl_or_pyca_fails_clearly(p12_files):
+    err = fail("show", "--password-file", p12_files / "pw", p12_files / "aes.p12", **WITH_NEITHER)
+    assert "needs OpenSSL" in err and "pyca/cryptography" in err and "neither was found" in err
+    ok("show", p12_files / "unprotected.p12", **WITH_NEITHER)  # no MAC, nothing encrypted: read here alone
+
+
+def test_pkcs12_without_openssl_found_anywhere(p12_files):
+    """No --openssl, no $WVDS_OPENSSL, no openssl on PATH, no delivery around the script: the same message."""
+    if os.path.exists("/opt/wvds/bin/openssl"):  # an installed delivery is found there, by design
+        pytest.skip("an installed delivery provides /opt/wvds/bin/openssl")
+    err = fail("show", "--password-file", p12_files / "pw", p12_files / "aes.p12",
+               env={"PATH": "/nonexistent", "WVDS_OPENSSL": ""})
+    assert "needs OpenSSL" in err and "neither was found" in err
 
 
 def test_pkcs12_password_from_the_environment(p12_files, tmp_path):
-    ok("split", p12_files / "aes.p12", "-o", tmp_path / "out", env={"WVDS_P12_PASSWORD": "s3cret pässword"})
+    ok("split", p12_files / "aes.p12", "-o", tmp_path / "out",
+       env={"WVDS_P12_PASSWORD": "s3cret pässword", **WITH_OPENSSL})
     assert sorted(p.name for p in (tmp_path / "out").iterdir())[0] == "01-localhost.pem"
 
 
-def test_pkcs12_wrong_password(p12_files, tmp_path):
+@pytest.mark.parametrize("backend", ["openssl", "pyca"])
+def test_pkcs12_wrong_password(p12_files, tmp_path, backend):
     (tmp_path / "bad").write_text("wrong\n")
-    err = fail("show", "--password-file", tmp_path / "bad", p12_files / "aes.p12")
+    kw = {"env": WITH_OPENSSL} if backend == "openssl" else WITH_PYCA
+    err = fail("show", "--password-file", tmp_path / "bad", p12_files / "aes.p12", **kw)
     assert "wrong password" in err
 
 
 def test_pkcs12_legacy_encryption(p12_files):
-    """3DES bags: the standard library cannot decrypt them; the message says so (pyca does it if present)."""
-    err = fail("show", "--password-file", p12_files / "pw", p12_files / "legacy-3des.p12")
-    assert "pbeWithSHAAnd3-KeyTripleDES-CBC" in err and "re-export" in err
-    out = ok("show", "--password-file", p12_files / "pw", p12_files / "legacy-3des.p12",
-             python=[sys.executable])  # the test venv has pyca/cryptography
+    """3DES: OpenSSL's default provider and pyca decrypt it. RC2: only OpenSSL's legacy provider (not in the
+    delivery) or pyca; without either, the message names the algorithm and says how to re-export."""
+    for kw in ({"env": WITH_OPENSSL}, WITH_PYCA):
+        out = ok("show", "--password-file", p12_files / "pw", p12_files / "legacy-3des.p12", **kw)
+        assert "PKCS#12, 3 certificates" in out and "CN=localhost" in out
+    err = fail("show", "--password-file", p12_files / "pw", p12_files / "legacy-rc2.p12", env=WITH_OPENSSL)
+    assert "pbeWithSHAAnd40BitRC2-CBC" in err and "re-export" in err
+    out = ok("show", "--password-file", p12_files / "pw", p12_files / "legacy-rc2.p12",
+             python=[sys.executable], env=WITH_OPENSSL)  # the test venv has pyca/cryptography
     assert "via pyca/cryptography" in out and "CN=localhost" in out
-
-
-def test_aes_implementation_matches_a_reference(tmp_path):
-    """The tool's pure-Python AES-CBC decryption against pyca, every key size, several blocks."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("extract_certs", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    for size in (16, 24, 32):
-        key, iv, data = os.urandom(size), os.urandom(16), os.urandom(16 * 7)
-        enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-        assert mod.aes_cbc_decrypt(key, iv, enc.update(data) + enc.finalize()) == data
-    # FIPS 197 appendix C.3 (AES-256)
-    key = bytes(range(32))
-    ct = bytes.fromhex("8ea2b7ca516745bfeafc49904b496089")
-    assert mod.aes_cbc_decrypt(key, bytes(16), ct) == bytes.fromhex("00112233445566778899aabbccddeeff")
 
 
 # --- bad input: one line, non-zero, never a traceback --------------------------------------------------
