@@ -14,6 +14,10 @@ from wvds.client import Client
 from wvds.programs import PROGRAMS
 from wvds.version import VERSION
 
+# Each architecture's binaries only (--arch selects); the functional suite runs against them from the
+# modules marked `binaries` in tests/service, tests/keystore and tests/conformance.
+pytestmark = pytest.mark.binaries(source=False)
+
 
 def run(programs, env, *argv, timeout=120) -> subprocess.CompletedProcess:
     return subprocess.run(programs.argv(*argv), env=programs.env(env), capture_output=True, text=True,
@@ -32,8 +36,8 @@ def test_one_executable_for_the_target_behind_three_names(programs):
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
-def test_version_names_product_openssl_and_fips_state(programs, host_fips_env, program):
-    r = run(programs, host_fips_env, program, "--version")
+def test_version_names_product_openssl_and_fips_state(programs, fips_env, program):
+    r = run(programs, fips_env, program, "--version")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith(f"{program} {VERSION} (native build")
@@ -48,10 +52,10 @@ def test_version_without_fips_configuration_says_so(programs):
     assert "OpenSSL 3.6.3" in r.stdout and "FIPS provider: not available" in r.stdout
 
 
-def test_self_check_one_libcrypto_ours_md5_refused(programs, host_fips_env):
+def test_self_check_one_libcrypto_ours_md5_refused(programs, fips_env):
     """Inside the binary: ssl, hashlib and wvds.ossl share one libcrypto, the one shipped beside it
     (read from /proc/self/maps); hashlib refuses MD5 and BLAKE2 instead of falling back to built-ins."""
-    r = run(programs, host_fips_env, "wvds", "--self-check")
+    r = run(programs, fips_env, "wvds", "--self-check")
     report = json.loads(r.stdout)
     assert r.returncode == 0 and report["problems"] == [], report
     assert report["compiled"] is True
@@ -61,11 +65,11 @@ def test_self_check_one_libcrypto_ours_md5_refused(programs, host_fips_env):
     assert report["fips_provider"]["providers"] == ["base", "fips"]
 
 
-def test_running_service_maps_only_our_libcrypto(programs, host_fips_env, tmp_path):
+def test_running_service_maps_only_our_libcrypto(programs, fips_env, tmp_path):
     """Seen from outside: the service's memory map holds exactly one libcrypto and one libssl, ours,
     although the machine (and, for aarch64, the Debian userland qemu-user runs it on) has its own."""
     folder = bin_dir(programs.target.arch).resolve()
-    with ServiceProcess(HOST, host_fips_env, tmp_path, base_config(tmp_path)) as svc:
+    with ServiceProcess(HOST, fips_env, tmp_path, base_config(tmp_path), programs=programs) as svc:
         with Client(svc.socket) as c:
             assert c.status()["fips"]["self_test_passed"] is True
         maps = open(f"/proc/{svc.proc.pid}/maps").read()
@@ -83,22 +87,22 @@ def test_no_python_sources_shipped(programs):
     assert not (folder / "wvds").read_bytes().count(b"def route_hashlib_through_openssl")
 
 
-def test_est_service_binary_checks_its_config(programs, host_fips_env, tmp_path):
-    r = run(programs, host_fips_env, "wvds_est_service", "--config", tmp_path / "missing.json", "check-config")
+def test_est_service_binary_checks_its_config(programs, fips_env, tmp_path):
+    r = run(programs, fips_env, "wvds_est_service", "--config", tmp_path / "missing.json", "check-config")
     assert r.returncode == 2 and "missing.json" in r.stderr, r.stderr
 
 
-def test_multicall_usage_and_dispatch(programs, host_fips_env):
-    r = run(programs, host_fips_env, "wvds")
+def test_multicall_usage_and_dispatch(programs, fips_env):
+    r = run(programs, fips_env, "wvds")
     assert r.returncode == 2 and ", ".join(PROGRAMS) in r.stderr
-    r = run(programs, host_fips_env, "wvds", "wvdsctl", "--help")
+    r = run(programs, fips_env, "wvds", "wvdsctl", "--help")
     assert r.returncode == 0 and r.stdout.startswith("usage: wvdsctl")
 
 
 
-def test_wvdsctl_finds_the_c_library_beside_itself(programs, host_fips_env, service):
+def test_wvdsctl_finds_the_c_library_beside_itself(programs, fips_env, service):
     """No WVDS_CLIENT_LIB: the binary looks beside its own folder (build/<arch>/clib here, lib/<arch> installed)."""
-    env = {k: v for k, v in host_fips_env.items() if k != "WVDS_CLIENT_LIB"}
+    env = {k: v for k, v in fips_env.items() if k != "WVDS_CLIENT_LIB"}
     r = run(programs, env, "wvdsctl", "--socket", service.socket, "--json", "status")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["version"] == VERSION

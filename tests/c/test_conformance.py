@@ -10,7 +10,8 @@ talks to the x86_64 service through the same shared memory.
 import struct
 import time
 
-from clib_helpers import C_SRC, ROOT, compile_c
+from support.clib import C_SRC, compile_c
+from support.targets import ROOT
 from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KemFlags, KeyFormat, KeyUsage, RequestType, Status
 from wvds.protocol.payloads import (AesDecryptRequest, AesEncryptRequest, EcdsaSignRequest, KeyExportRequest,
                                     KeyGenerateRequest, KeyIdRequest, KeyImportRequest, KeyListRequest, KeyRef,

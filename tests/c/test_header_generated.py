@@ -8,7 +8,8 @@ from wvds.protocol import cheader
 from wvds.protocol.constants import MAX_PAYLOAD, RequestType, Status
 from wvds.version import VERSION
 
-from clib_helpers import C_SRC, ROOT
+from support.clib import C_SRC
+from support.targets import ROOT
 
 HEADER = C_SRC / "include" / "wvds_crypto.h"
 

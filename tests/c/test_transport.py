@@ -6,22 +6,15 @@ covers concurrent slots from many threads, timeouts and slot reclaim, a dead pee
 req_len beyond the request area, malformed handshakes and responses (WVDS_ERR_PROTOCOL), argument
 checks and the stream format. Built with sanitizers natively, plain for aarch64 under qemu-user.
 """
-from clib_helpers import HOST, ROOT, compile_c, library_includes, library_sources
+from support.clib import build_variants, compile_c, library_includes, library_sources
+from support.targets import ROOT
 
 TEST_SRC = ROOT / "tests" / "c" / "transport"
 
 
-def variants(arch):
-    """Sanitizers where they run (natively: qemu-user cannot host ASan's shadow memory), and the
-    hardened -O2 build the library ships as (memory-ordering bugs like to hide at -O1)."""
-    hardened = ["-O2", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
-    if arch == HOST:
-        return {"sanitized": ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"], "hardened": hardened}
-    return {"hardened": hardened}
-
 
 def test_slot_protocol_between_two_processes(arch, runner, tmp_path):
-    for name, flags in variants(arch).items():
+    for name, flags in build_variants(arch).items():
         program = compile_c(arch, library_sources() + sorted(TEST_SRC.glob("*.c")),
                             tmp_path / f"transport_test-{name}", [*library_includes(arch), f"-I{TEST_SRC}", "-g", *flags])
         r = runner.run(program, str(tmp_path / f"{name}.sock"), check=False, timeout=600)

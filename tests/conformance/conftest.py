@@ -1,8 +1,8 @@
 """Conformance tests: the service against implementations from other code bases (docs/conformance.md).
 
-Run against the service from source here, and against both architectures' binaries from
-tests/binaries/test_conformance_liboqs.py. Every check is counted; the counts of a session are written
-to build/conformance/<label>.json (source, x86_64-binary, aarch64-binary) for docs/conformance.md.
+Run against the service from source and against both architectures' binaries (the `binaries` marker of
+test_liboqs.py; the service fixtures are in tests/conftest.py). Every check is counted; the counts of a
+session are written to build/conformance/<label>.json (source, x86_64-binary, aarch64-binary) for docs/conformance.md.
 """
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import json
 
 import pytest
 
-from service.conftest import client, host_fips_env, make_service, service  # noqa: F401  (the service under test)
-from support.binaries import current
 from support.targets import ROOT
+
 
 @pytest.fixture(scope="session")
 def conformance_counts():
@@ -30,10 +29,9 @@ def conformance_counts():
 
 
 @pytest.fixture
-def tally(conformance_counts):
-    """tally(check, n=1): count n agreeing cases of `check` for this run's label (architecture, source or binary)."""
-    programs = current()
-    label = f"{programs.target.arch}-binary" if programs.binary else "source"
+def tally(conformance_counts, programs):
+    """tally(check, n=1): count n agreeing cases of `check` for this run's label (source, <arch>-binary)."""
+    label = programs.name
 
     def add(check: str, n: int = 1) -> None:
         conformance_counts[(label, check)] += n

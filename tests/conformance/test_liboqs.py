@@ -11,10 +11,12 @@ import random
 
 import pytest
 
-from support.binaries import current
 from support.liboqs import load
 from wvds.protocol.constants import MAX_PAYLOAD, SLH_DSA, Algorithm, KeyFormat, KeyUsage
 from wvds.protocol.payloads import KeyRef, MldsaVerifyRequest
+
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
 
 MLDSA = {Algorithm.ML_DSA_44: "ML-DSA-44", Algorithm.ML_DSA_65: "ML-DSA-65", Algorithm.ML_DSA_87: "ML-DSA-87"}
 MLKEM = {Algorithm.ML_KEM_512: "ML-KEM-512", Algorithm.ML_KEM_768: "ML-KEM-768", Algorithm.ML_KEM_1024: "ML-KEM-1024"}
@@ -134,10 +136,10 @@ def test_seed_keys_and_implicit_rejection_agree(client, alg, tally):
 
 
 @pytest.mark.parametrize("alg", SLH_DSA, ids=lambda a: a.name)
-def test_slhdsa_both_ways(client, alg, tally):
+def test_slhdsa_both_ways(client, programs, alg, tally):
     """SLH-DSA (FIPS 205): each side's signature verifies on the other (inline and imported key), modified ones
     are refused by both, and a liboqs private key imported into the service is the same key."""
-    if alg in SLOW and not current().target.native:
+    if alg in SLOW and not programs.target.native:
         pytest.skip("an emulated small-signature SLH-DSA set takes minutes: run natively (x86_64 and source)")
     oqs, rnd = load(), random.Random(300 + int(alg))
     created = client.generate_key(alg)

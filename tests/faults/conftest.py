@@ -1,25 +1,20 @@
 """Fixtures for fault-injection tests: a FIPS environment and a restartable service on the file key store."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from keystore.conftest import RestartableService
-from support.fips import fipsinstall
-from support.service import base_config, clib_path, file_keystore
+from support.service import RestartableService, base_config, clib_path, file_keystore
 from support.targets import HOST
-
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs / remounting read-only needs root "
-                                                          "(CI runs as root)")
 
 
 @pytest.fixture(scope="session")
-def faults_fips_env(tmp_path_factory):
+def faults_fips_env(fips_envs):
+    """The host's FIPS environment (tests/conftest.py's fips_envs; session-wide like the tests using it)."""
     if not clib_path(HOST).exists():
         pytest.fail(f"{clib_path(HOST)} missing: run 'scons' (./run test does)")
-    return fipsinstall(HOST, tmp_path_factory.mktemp("fips-faults"))
+    return fips_envs.env(HOST)
 
 
 @pytest.fixture

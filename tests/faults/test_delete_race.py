@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from keystore.conftest import RestartableService
+from support.service import RestartableService
 from support.targets import ROOT
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, Status

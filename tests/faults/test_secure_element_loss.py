@@ -21,9 +21,8 @@ import time
 import pytest
 
 import support.tpm
-from keystore.conftest import PIN, TOKEN_LABEL, RestartableService
-from support.service import base_config
-from support.softhsm import SoftHsm
+from support.service import RestartableService, base_config
+from support.softhsm import PIN, TOKEN_LABEL, SoftHsm
 from support.targets import HOST
 from support.tpm import Swtpm
 from wvds.client import Client, ServiceStatusError

@@ -3,27 +3,19 @@ from __future__ import annotations
 
 import pytest
 
-from support.fips import fipsinstall
-from support.service import ServiceProcess, base_config, clib_path
+from support.service import ServiceProcess, base_config
 from support.targets import HOST
 
 
-@pytest.fixture(scope="session")
-def hostile_fips_env(tmp_path_factory):
-    if not clib_path(HOST).exists():
-        pytest.fail(f"{clib_path(HOST)} missing: run 'scons' (./run test does)")
-    return fipsinstall(HOST, tmp_path_factory.mktemp("fips-hostile"))
-
-
 @pytest.fixture
-def start_service(hostile_fips_env, tmp_path_factory):
+def start_service(fips_env, programs, tmp_path_factory):
     """start_service(**config overrides) -> a running ServiceProcess (log level info); stopped after the test."""
     started = []
 
     def start(**overrides) -> ServiceProcess:
         workdir = tmp_path_factory.mktemp("hostile")
         cfg = base_config(workdir, **{"log": {"level": "info"}, **overrides})
-        svc = ServiceProcess(HOST, hostile_fips_env, workdir, cfg).start()
+        svc = ServiceProcess(HOST, fips_env, workdir, cfg, programs=programs).start()
         started.append(svc)
         return svc
 

@@ -22,7 +22,7 @@ import sys
 import textwrap
 import time
 
-from hostile.honest import HonestClient, service_fd_count, wait_for
+from support.honest_client import HonestClient, service_fd_count, wait_for
 from support.rawclient import HELLO, MAGIC, RawClient
 from support.targets import ROOT
 from wvds.client import Client

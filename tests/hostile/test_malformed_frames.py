@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import struct
 
-from hostile.honest import HonestClient
+from support.honest_client import HonestClient
 from support.rawclient import RawClient
 from wvds.client import Client
 from wvds.protocol.constants import MAX_PAYLOAD, Algorithm, RequestType, Status

@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 
-from hostile.honest import HonestClient
+from support.honest_client import HonestClient
 from support.rawclient import RawClient
 from wvds.client import Client
 from wvds.protocol.constants import Algorithm, RequestType, Status

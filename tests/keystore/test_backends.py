@@ -9,10 +9,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from keystore.conftest import PIN
+from support.softhsm import PIN
 from wvds.client import Client, ServiceStatusError
 from wvds.crypto_service.keys import COUNTER_BLOCK
 from wvds.protocol.constants import Algorithm, KeyFormat, KeyUsage, Status
+
+# Also against the x86_64 binary (not the aarch64 one: the token and TPM libraries here are x86_64).
+pytestmark = pytest.mark.binaries(native_only=True)
 
 AES_RAW = bytes(range(0x40, 0x60))
 MLDSA_SEED = bytes(range(0x80, 0xA0))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import mldsa
 
-from keystore.conftest import copy_fixture_store, make_backend
+from support.keystore_backends import copy_fixture_store, make_backend
 from support.service import start_fails
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, KeyFormat, Status

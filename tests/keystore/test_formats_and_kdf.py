@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from ossl import _child
-from ossl._child import in_fips_process
+
+from support import fips_process
+from support.fips_process import in_fips_process
 
 from wvds.keystore import fileformat as ff
 from wvds.keystore.base import KeyRecord
@@ -58,9 +59,9 @@ def test_header_round_trip_and_version_check():
 
 @pytest.fixture(scope="module", autouse=True)
 def fips_worker(fips_env):
-    _child.configure(fips_env["OPENSSL_CONF"], fips_env)
+    fips_process.configure(fips_env["OPENSSL_CONF"], fips_env)
     yield
-    _child.shutdown()
+    fips_process.shutdown()
 
 
 @in_fips_process

@@ -9,8 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from keystore.conftest import PIN, TOKEN_LABEL, make_backend
+from support.keystore_backends import make_backend
 from support.service import start_fails
+from support.softhsm import PIN, TOKEN_LABEL
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, KeyUsage, Status
 

@@ -10,10 +10,13 @@ import struct
 
 import pytest
 
-from keystore.conftest import copy_fixture_store, make_backend
+from support.keystore_backends import copy_fixture_store, make_backend
 from support.service import status_of
 from wvds.client import Client
 from wvds.protocol.constants import Algorithm, KeyUsage, Status
+
+# Also against the x86_64 binary (not the aarch64 one: the token and TPM libraries here are x86_64).
+pytestmark = pytest.mark.binaries(native_only=True)
 
 AES = Algorithm.AES_256_GCM
 
@@ -56,8 +59,8 @@ def test_replays_stay_refused_after_restarts(backend):
     svc.stop()
 
 
-def test_aes_keys_in_the_token_are_protected_the_same(request, tmp_path, fips_env):
-    hsm = make_backend("pkcs11", request, tmp_path, fips_env, native=["aes-256-gcm"])
+def test_aes_keys_in_the_token_are_protected_the_same(request, tmp_path, fips_env, programs):
+    hsm = make_backend("pkcs11", request, tmp_path, fips_env, programs, native=["aes-256-gcm"])
     svc = hsm.service()
     svc.start()
     with Client(svc.socket) as c:
@@ -82,8 +85,8 @@ def test_aes_keys_in_the_token_are_protected_the_same(request, tmp_path, fips_en
 
 
 @pytest.mark.parametrize("damage", ["missing", "truncated", "garbage"])
-def test_a_lost_window_refuses_what_it_cannot_vouch_for(request, tmp_path, fips_env, damage):
-    fb = make_backend("file", request, tmp_path, fips_env)
+def test_a_lost_window_refuses_what_it_cannot_vouch_for(request, tmp_path, fips_env, programs, damage):
+    fb = make_backend("file", request, tmp_path, fips_env, programs)
     svc = fb.service()
     svc.start()
     with Client(svc.socket) as c:
@@ -110,9 +113,9 @@ def test_a_lost_window_refuses_what_it_cannot_vouch_for(request, tmp_path, fips_
     svc.stop()
 
 
-def test_keys_of_release_0_2_0_keep_their_behaviour(request, tmp_path, fips_env):
+def test_keys_of_release_0_2_0_keep_their_behaviour(request, tmp_path, fips_env, programs):
     store, secret, manifest = copy_fixture_store("store-0.2.0", tmp_path)
-    fb = make_backend("file", request, tmp_path, fips_env)
+    fb = make_backend("file", request, tmp_path, fips_env, programs)
     svc = fb.service(directory=str(store), secret_file=str(secret))
     plain, protected = manifest["keys"]["plain"], manifest["keys"]["protected"]
     for run in range(2):

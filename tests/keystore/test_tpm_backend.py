@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from support.tpm import Swtpm
 
-from keystore.conftest import make_backend
+from support.keystore_backends import make_backend
 from support.service import start_fails
 from wvds.client import Client, ServiceStatusError
 from wvds.protocol.constants import Algorithm, EcdsaFlags, HashAlg, KeyFormat, KeyUsage, Status

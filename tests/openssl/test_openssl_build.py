@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from support.fips import fipsinstall
 from support.targets import ELF_MACHINE, elf_machine
 
 SHIPPED = ["bin/openssl", "lib/libcrypto.so.3", "lib/libssl.so.3", "lib/ossl-modules/fips.so"]
@@ -13,8 +12,9 @@ PQC = ["ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "ML-KEM-512", "ML-KEM-768", "ML-KE
 
 
 @pytest.fixture(scope="module")
-def fips_env(target, tmp_path_factory):
-    return fipsinstall(target, tmp_path_factory.mktemp(f"fips-{target.arch}"))
+def fips_env(target, fips_envs):
+    """target's FIPS environment (not the programs under test's, as tests/conftest.py's fips_env)."""
+    return fips_envs.env(target)
 
 
 def openssl(target, *args, env, check=True, input=None):

@@ -1,1 +1,1 @@
-"""Tests of wvds.ossl. Most run in a FIPS worker process: see _child.py."""
+"""Tests of wvds.ossl. Most run in a FIPS worker process: see support/fips_process.py."""

@@ -1,16 +1,14 @@
-"""Session set-up for the wvds.ossl tests: a FIPS configuration made by fipsinstall, one worker process."""
+"""Session set-up for the wvds.ossl tests: the session's x86_64 FIPS configuration, one worker process."""
 import pytest
 
-from ossl import _child
-from support.fips import fipsinstall
+from support import fips_process
 
 
 @pytest.fixture(scope="session", autouse=True)
-def fips_worker(tmp_path_factory):
-    if not (_child.LIBDIR / "libcrypto.so.3").exists():
-        pytest.fail(f"no OpenSSL build at {_child.LIBDIR}: run 'scons openssl' (./run test does)")
-    workdir = tmp_path_factory.mktemp("ossl-fips")
-    env = fipsinstall(_child.TARGET, workdir)
-    _child.configure(env["OPENSSL_CONF"], env)
+def fips_worker(fips_envs, tmp_path_factory):
+    if not (fips_process.LIBDIR / "libcrypto.so.3").exists():
+        pytest.fail(f"no OpenSSL build at {fips_process.LIBDIR}: run 'scons openssl' (./run test does)")
+    env = fips_envs.env(fips_process.TARGET)
+    fips_process.configure(env["OPENSSL_CONF"], env, tmp_path_factory.mktemp("ossl-scratch"))
     yield
-    _child.shutdown()
+    fips_process.shutdown()

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 import wvds.ossl as ossl
-from ossl._child import in_fips_process
+from support.fips_process import in_fips_process
 from ossl.pyca import CURVES
 
 ALGS = ["EC-P-256", "EC-P-384"]

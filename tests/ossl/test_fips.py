@@ -4,7 +4,7 @@ import os
 import pytest
 
 import wvds.ossl as ossl
-from ossl._child import LIBDIR, MODULES, in_fips_process
+from support.fips_process import LIBDIR, MODULES, in_fips_process
 from wvds.ossl import fips
 
 

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import wvds.ossl as ossl
-from ossl._child import in_fips_process
+from support.fips_process import in_fips_process
 
 
 @in_fips_process

@@ -5,7 +5,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 
 import wvds.ossl as ossl
-from ossl._child import in_fips_process
+from support.fips_process import in_fips_process
 from ossl.pyca import MLDSA
 
 ALGS = ["ML-DSA-44", "ML-DSA-65", "ML-DSA-87"]

@@ -4,7 +4,7 @@ import os
 import pytest
 
 import wvds.ossl as ossl
-from ossl._child import in_fips_process
+from support.fips_process import in_fips_process
 from ossl.pyca import MLKEM
 
 ALGS = ["ML-KEM-512", "ML-KEM-768", "ML-KEM-1024"]

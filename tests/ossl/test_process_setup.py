@@ -1,13 +1,13 @@
 """How a process gets (or is refused) FIPS mode: configuration by environment, wrong libcrypto, broken FIPS setup.
 
-Each case needs a fresh process, so these run one-off child Pythons (see _child.run_python).
+Each case needs a fresh process, so these run one-off child Pythons (see fips_process.run_python).
 """
 import json
 import re
 
 import pytest
 
-from ossl._child import LIBDIR, MODULES, child_env, fips_env, openssl_conf, run_python, scratch
+from support.fips_process import LIBDIR, MODULES, child_env, fips_env, openssl_conf, run_python, scratch
 
 SYSTEM_LIBCRYPTO = "/usr/lib/x86_64-linux-gnu/libcrypto.so.3"
 

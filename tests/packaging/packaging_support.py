@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.targets import AARCH64_SYSROOT, BUILD, ROOT
+from support.targets import BUILD, ROOT, TOOLCHAINS
 
 sys.path.insert(0, str(ROOT / "packaging"))
 import delivery as delivery_mod  # noqa: E402
 
-COMPILER = {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,8 @@ def uname_shim(directory: Path, machine: str) -> dict:
     shim.write_text(f"#!/bin/sh\nif [ \"$1\" = -m ]; then echo {machine}; else exec /bin/uname \"$@\"; fi\n")
     shim.chmod(0o755)
     env = dict(os.environ, PATH=f"{directory}:{os.environ['PATH']}")
-    if machine == "aarch64":
-        env["QEMU_LD_PREFIX"] = AARCH64_SYSROOT  # the arm64 programs run under qemu-user here
+    if TOOLCHAINS[machine].sysroot:
+        env["QEMU_LD_PREFIX"] = TOOLCHAINS[machine].sysroot  # the arm64 programs run under qemu-user here
     return env
 
 
@@ -135,8 +134,8 @@ class Installed:
     def env(self, **extra) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSSL_", "LD_LIBRARY_PATH", "WVDS_"))}
         env["OPENSSL_CONF"] = str(self.etc / "ssl" / "openssl.cnf")
-        if self.arch == "aarch64":
-            env["QEMU_LD_PREFIX"] = AARCH64_SYSROOT
+        if TOOLCHAINS[self.arch].sysroot:
+            env["QEMU_LD_PREFIX"] = TOOLCHAINS[self.arch].sysroot
         env.update(extra)
         return env
 
@@ -218,7 +217,8 @@ def build_gateway(inst: Installed, workdir: Path, rpath: Path | None = None) -> 
     src = workdir / f"gateway-{inst.arch}"
     shutil.copytree(inst.current / "examples", src)
     r = subprocess.run(["make", "-C", str(src), f"DELIVERY={inst.current}", f"RPATH={rpath or inst.lib}",
-                        f"ARCH={inst.arch}", f"CC={COMPILER[inst.arch]}", "CFLAGS=-O2 -Wall -Wextra -Werror -fPIE"],
+                        f"ARCH={inst.arch}", f"CC={TOOLCHAINS[inst.arch].compiler}",
+                        "CFLAGS=-O2 -Wall -Wextra -Werror -fPIE"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     return src / "oem_gateway"

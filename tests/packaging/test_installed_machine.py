@@ -36,8 +36,7 @@ SLICE = [
     "tests/service/test_startup.py",
     "tests/c/test_example.py",
     "tests/provider/test_tls.py",
-    "tests/est/test_flows.py",
-    "tests/binaries/test_service_startup.py",
+    "tests/est/test_flows.py",  # tests/service/test_startup.py also runs the binaries (its `binaries` marker)
 ]
 
 pytestmark = [

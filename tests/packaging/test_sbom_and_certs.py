@@ -123,9 +123,8 @@ def test_pki_is_marked_test_only_and_consistent(unpacked, prefix):
 
 
 @pytest.mark.parametrize("prefix", CHAINS)
-def test_pki_verifies_with_the_fips_provider(unpacked, prefix, tmp_path):
-    from support.fips import fipsinstall
-    env = fipsinstall(HOST, tmp_path)
+def test_pki_verifies_with_the_fips_provider(unpacked, prefix, fips_envs):
+    env = fips_envs.env(HOST)
     d = unpacked / "certs"
     for leaf in ("service_cert.pem", "client_cert.pem"):
         r = subprocess.run([str(BUILD / HOST.arch / "openssl" / "bin" / "openssl"), "verify", "-x509_strict",

@@ -14,9 +14,8 @@ import subprocess
 
 import pytest
 
-from support.fips import fipsinstall
 from support.service import ServiceProcess, base_config, clib_path
-from support.targets import HOST, ROOT, Target
+from support.targets import HOST, ROOT
 
 from .prov_support import DeviceKey, Pki, Server, provider_dir, public_key_from_raw, write_cnf
 
@@ -35,17 +34,9 @@ def build(arch: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def fips_dirs(tmp_path_factory):
-    """fips_dirs(arch): a directory with fipsmodule.cnf made by that architecture's fipsinstall."""
-    made: dict[str, tuple] = {}
-
-    def get(arch: str):
-        if arch not in made:
-            d = tmp_path_factory.mktemp(f"fips-{arch}")
-            made[arch] = (d, fipsinstall(Target(arch), d))
-        return made[arch]
-
-    return get
+def fips_dirs(fips_envs):
+    """fips_dirs(arch): (the directory with arch's fipsmodule.cnf, its FIPS environment), from fips_envs."""
+    return lambda arch: (fips_envs.dir(arch), fips_envs.env(arch))
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from support.service import clib_path
 from support.targets import ARCHS, ROOT, Target
 
-COMPILER = {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_zero_copy_jobs_against_the_real_service(service, arch, tmp_path):
     lib = clib_path(Target(arch))
     program = tmp_path / "aes_jobs"
-    subprocess.run([COMPILER[arch], "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o", str(program),
+    subprocess.run([Target(arch).compiler, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o", str(program),
                     str(ROOT / "tests" / "service" / "c" / "aes_jobs.c"), f"-I{ROOT / 'src' / 'c' / 'include'}",
                     f"-I{ROOT / 'tests' / 'c'}",
                     f"-L{lib.parent}", "-ll4re_crypto_service", f"-Wl,-rpath,{lib.parent}"], check=True)

@@ -5,6 +5,9 @@ import pytest
 
 from support.targets import ARCHS, BUILD, Target
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
+
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_oem_gateway_against_the_real_service(service, arch):

@@ -23,6 +23,9 @@ from wvds.protocol.constants import Algorithm, KeyFormat, KeyUsage, RequestType,
 from wvds.protocol.header import pack_request, parse_response
 from wvds.protocol.payloads import AesDecryptRequest, AesEncryptRequest
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
+
 KEY = bytes(range(32))
 
 

@@ -15,6 +15,9 @@ from support.targets import ROOT
 from wvds.client import Client
 from wvds.protocol.constants import Algorithm, KeyUsage, Status
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
+
 
 @needs_root
 def test_other_uid_cannot_see_or_use_my_keys(make_service, shared_dir):

@@ -17,6 +17,9 @@ import pytest
 from wvds.client import ServiceStatusError
 from wvds.protocol.constants import Algorithm, KeyFormat, KeyUsage, Status
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
+
 VECTORS = Path(cryptography_vectors.__file__).parent
 
 

@@ -13,6 +13,9 @@ from wvds.protocol.constants import (MLKEM_AES_HKDF_INFO, Algorithm, EcdsaFlags,
                                      Status)
 from wvds.protocol.payloads import KeyRef
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
+
 MLDSA = {Algorithm.ML_DSA_44: mldsa.MLDSA44PrivateKey, Algorithm.ML_DSA_65: mldsa.MLDSA65PrivateKey,
          Algorithm.ML_DSA_87: mldsa.MLDSA87PrivateKey}
 MLDSA_PUB = {Algorithm.ML_DSA_44: mldsa.MLDSA44PublicKey, Algorithm.ML_DSA_65: mldsa.MLDSA65PublicKey,

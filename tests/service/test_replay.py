@@ -14,6 +14,9 @@ from support.service import status_of
 from wvds.client import Client
 from wvds.protocol.constants import Algorithm, KeyFormat, KeyUsage, Status
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
+
 AES = Algorithm.AES_256_GCM
 WINDOW = 64
 

@@ -11,11 +11,13 @@ import subprocess
 
 import pytest
 
-from support.binaries import current
 from support.service import clib_path, status_of
 from support.targets import ARCHS, ROOT, Target
 from wvds.protocol.constants import SLH_DSA, Algorithm, KeyFormat, KeyUsage, Status
 from wvds.protocol.payloads import KeyRef
+
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
 
 # n, signature size (FIPS 205 table 2)
 SIZES = {**{a: (16, 7856 if a.name.endswith("S") else 17088) for a in SLH_DSA if "_128" in a.name},
@@ -29,8 +31,8 @@ SLOW = {a for a in SLH_DSA if a.name.endswith("S")}
 
 
 @pytest.mark.parametrize("alg", SLH_DSA, ids=lambda a: a.name)
-def test_generate_sign_verify(client, alg):
-    if alg in SLOW and not current().target.native:
+def test_generate_sign_verify(client, programs, alg):
+    if alg in SLOW and not programs.target.native:
         pytest.skip("an emulated small-signature SLH-DSA set takes minutes: run natively (x86_64 and source)")
     n, sig_size = SIZES[alg]
     created = client.generate_key(alg)
@@ -84,7 +86,7 @@ def test_refusals(client):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_c_library(service, arch, tmp_path):
-    lib, compiler = clib_path(Target(arch)), {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}[arch]
+    lib, compiler = clib_path(Target(arch)), Target(arch).compiler
     program = tmp_path / "slhdsa"
     subprocess.run([compiler, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o", str(program),
                     str(ROOT / "tests" / "service" / "c" / "slhdsa.c"), f"-I{ROOT / 'src' / 'c' / 'include'}",

@@ -5,14 +5,15 @@ import subprocess
 
 import pytest
 
-from support.binaries import current
 from support.fips import OPENSSL_CNF
 from support.service import ServiceProcess, base_config
 from support.targets import HOST
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
 
-def check_config(env, path) -> subprocess.CompletedProcess:
-    programs = current()  # from source, or the binary under test (tests/binaries)
+
+def check_config(programs, env, path) -> subprocess.CompletedProcess:
     return subprocess.run(programs.argv("wvds_crypto_service", "--config", path, "--check-config"),
                           env=programs.env(env), capture_output=True, text=True, timeout=60)
 
@@ -36,37 +37,37 @@ def check_config(env, path) -> subprocess.CompletedProcess:
     ({"access": {"allow_uids": [0]}, "keystore": {}}, ["keystore.backend: required"]),
     ({"access": {"allow_uids": [0]}, "log": {"level": "loud"}}, ["log.level: must be one of"]),
 ], ids=lambda v: None)
-def test_invalid_config_names_file_field_and_problem(host_fips_env, tmp_path, doc, messages):
+def test_invalid_config_names_file_field_and_problem(programs, fips_env, tmp_path, doc, messages):
     path = tmp_path / "config.json"
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
-    r = check_config(host_fips_env, path)
+    r = check_config(programs, fips_env, path)
     assert r.returncode == 2, r.stdout + r.stderr
     for m in messages:
         assert f"{path}: {m}" in r.stderr, r.stderr
 
 
-def test_missing_config_file(host_fips_env, tmp_path):
-    r = check_config(host_fips_env, tmp_path / "nope.json")
+def test_missing_config_file(programs, fips_env, tmp_path):
+    r = check_config(programs, fips_env, tmp_path / "nope.json")
     assert r.returncode == 2 and "nope.json: file not found" in r.stderr
 
 
-def test_valid_config_passes_check(host_fips_env, tmp_path):
+def test_valid_config_passes_check(programs, fips_env, tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(base_config(tmp_path)))
-    r = check_config(host_fips_env, path)
+    r = check_config(programs, fips_env, path)
     assert r.returncode == 0 and "OK" in r.stdout
 
 
-def test_unknown_keystore_backend_is_a_startup_error(host_fips_env, tmp_path):
-    svc = ServiceProcess(HOST, host_fips_env, tmp_path, base_config(tmp_path, keystore={
-        "backend": "floppy"}))
+def test_unknown_keystore_backend_is_a_startup_error(programs, fips_env, tmp_path):
+    svc = ServiceProcess(HOST, fips_env, tmp_path, base_config(tmp_path, keystore={
+        "backend": "floppy"}), programs=programs)
     with pytest.raises(RuntimeError, match="unknown backend 'floppy'"):
         svc.start()
 
 
-def test_refuses_to_start_when_the_fips_module_is_tampered(host_fips_env, tmp_path):
+def test_refuses_to_start_when_the_fips_module_is_tampered(programs, fips_env, tmp_path):
     """A fips.so that no longer matches its fipsinstall MAC fails its self-test: no service."""
-    target = current().target
+    target = programs.target
     modules = tmp_path / "modules"
     modules.mkdir()
     shutil.copy(target.openssl_root / "lib" / "ossl-modules" / "fips.so", modules / "fips.so")
@@ -78,8 +79,8 @@ def test_refuses_to_start_when_the_fips_module_is_tampered(host_fips_env, tmp_pa
     (modules / "fips.so").write_bytes(bytes(blob))
     cnf = tmp_path / "openssl.cnf"
     cnf.write_text(OPENSSL_CNF.format(fipsmodule=fipsmodule))
-    env = dict(host_fips_env, OPENSSL_CONF=str(cnf), OPENSSL_MODULES=str(modules))
-    svc = ServiceProcess(target, env, tmp_path, base_config(tmp_path))
+    env = dict(fips_env, OPENSSL_CONF=str(cnf), OPENSSL_MODULES=str(modules))
+    svc = ServiceProcess(target, env, tmp_path, base_config(tmp_path), programs=programs)
     with pytest.raises(RuntimeError) as e:
         svc.start()
     assert "exited with 1" in str(e.value) and "FIPS provider" in str(e.value)

@@ -11,6 +11,9 @@ from wvds.protocol.constants import (MAX_PAYLOAD, RESPONSE_MAGIC, Algorithm, Key
 from wvds.protocol.header import pack_request, parse_response
 from wvds.protocol.payloads import AesEncryptRequest, KeyGenerateRequest, KeyIdRequest, RandomRequest
 
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
+
 
 @pytest.fixture
 def raw(service):

@@ -4,13 +4,14 @@ import subprocess
 
 import pytest
 
-from support.binaries import current
 from support.service import clib_path
+
+# From source and against each architecture's Nuitka binary (the `binaries` marker, tests/conftest.py).
+pytestmark = pytest.mark.binaries()
 
 
 @pytest.fixture
-def ctl(service):
-    programs = current()  # from source, or the binary under test (tests/binaries)
+def ctl(service, programs):
     env = programs.env({"WVDS_CLIENT_LIB": str(clib_path(programs.target)), "WVDS_SOCKET": service.socket,
                         "PATH": "/usr/bin:/bin"})
 

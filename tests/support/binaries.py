@@ -1,11 +1,12 @@
 """Which build of our programs a test runs: the sources (python -m ...) or a native Nuitka binary.
 
-The functional tests start wvds_crypto_service, wvds_est_service and wvdsctl
-through `current()`: from source by default; inside tests/binaries/ each test
-module runs once per architecture's binary (build/<arch>/bin/, made by
-`scons binaries`), the aarch64 one under qemu-user. The test process itself
-stays x86_64 Python and talks to an aarch64 service through the shared memory
-and the Unix socket exactly as to a native one.
+A test module marked `@pytest.mark.binaries` (tests/conftest.py) runs once per
+member of `programs_under_test()`: from source, then each architecture's binary
+(build/<arch>/bin/, made by `scons binaries`), the aarch64 one under qemu-user.
+Its tests get the member as the `programs` fixture, and the fixtures that start
+the service use it; unmarked modules get SOURCE. The test process itself stays
+x86_64 Python and talks to an aarch64 service through the shared memory and the
+Unix socket exactly as to a native one.
 
 A binary runs with none of the source run's crutches: no PYTHONPATH and no
 LD_LIBRARY_PATH, so it must find its own Python runtime and our OpenSSL in its
@@ -13,13 +14,12 @@ own folder.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.targets import AARCH64_SYSROOT, BUILD, HOST, ROOT, Target
+from support.targets import ARCHS, BUILD, HOST, ROOT, Target
 from wvds import programs as delivered
 
 PROGRAMS = (*delivered.PROGRAMS, delivered.MULTICALL)  # the delivered programs and the multi-call entry
@@ -43,7 +43,7 @@ def userland(arch: str) -> str:
     must not pick that one up. The cross toolchain's glibc is the fallback.
     """
     root = build_info(arch).get("root", "")
-    return root if root and Path(root, "usr/lib/aarch64-linux-gnu").is_dir() else AARCH64_SYSROOT
+    return root if root and Path(root, "usr/lib/aarch64-linux-gnu").is_dir() else Target(arch).toolchain.sysroot
 
 
 @dataclass(frozen=True)
@@ -84,24 +84,14 @@ class Programs:
 
 
 SOURCE = Programs(HOST, binary=False)
-_current = SOURCE
-
-
-def current() -> Programs:
-    """The programs the running test uses (SOURCE unless inside `use()`)."""
-    return _current
-
-
-@contextlib.contextmanager
-def use(programs: Programs):
-    global _current
-    previous, _current = _current, programs
-    try:
-        yield programs
-    finally:
-        _current = previous
 
 
 def binaries(arch: str) -> Programs:
     return Programs(Target(arch), binary=True)
 
+
+def programs_under_test(archs=ARCHS, source: bool = True, native_only: bool = False) -> list[Programs]:
+    """What a module marked `binaries(source=..., native_only=...)` runs against: the sources (unless
+    source=False) and the binaries of archs (only the native one if native_only)."""
+    built = [binaries(a) for a in archs if Target(a).native or not native_only]
+    return [SOURCE, *built] if source else built

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from support.targets import Target
 
+
 def _openssl_cnf(extra_provider: str = "", extra_sections: str = "", default_properties: str = "fips=yes") -> str:
     """openssl.cnf around the fipsinstall output ({fipsmodule}): FIPS and base providers, plus extras."""
     return f"""\
@@ -51,6 +52,30 @@ def fipsinstall(target: Target, workdir: Path) -> dict[str, str]:
     cnf = workdir / "openssl.cnf"
     cnf.write_text(OPENSSL_CNF.format(fipsmodule=fipsmodule))
     return target.env(OPENSSL_CONF=str(cnf), OPENSSL_MODULES=str(modules))
+
+
+class FipsEnvironments:
+    """The FIPS environment of each architecture, made by one fipsinstall per architecture and session
+    (the `fips_envs` fixture of tests/conftest.py): the self-tests take seconds natively and far longer
+    under qemu-user, and every suite needs the same result. Callers get a copy of the environment;
+    the directory (fipsmodule.cnf, openssl.cnf) is shared and must stay as fipsinstall left it."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self._made: dict[str, dict[str, str]] = {}
+
+    def env(self, target: Target | str) -> dict[str, str]:
+        """OPENSSL_CONF (FIPS only, fips=yes), OPENSSL_MODULES and the rest of target.env()."""
+        target = target if isinstance(target, Target) else Target(target)
+        if target.arch not in self._made:
+            d = self.workdir / target.arch
+            d.mkdir(parents=True, exist_ok=True)
+            self._made[target.arch] = fipsinstall(target, d)
+        return dict(self._made[target.arch])
+
+    def dir(self, target: Target | str) -> Path:
+        """The directory with target's fipsmodule.cnf and openssl.cnf."""
+        return Path(self.env(target)["OPENSSL_CONF"]).parent
 
 
 # The FIPS configuration plus the wvds provider (docs/provider.md), for programs that sign with keys

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from support.binaries import Programs, current
+from support.binaries import SOURCE, Programs
 from support.targets import ROOT, Target
 
 CLIB = "libl4re_crypto_service.so"
@@ -63,8 +63,8 @@ class ServiceProcess:
     """`with ServiceProcess(target, fips_env, workdir, config) as svc:` — svc.socket is ready to use."""
 
     def __init__(self, target: Target, fips_env: dict[str, str], workdir: Path, config: dict,
-                 preexec=None, extra_env: dict[str, str] | None = None, programs: Programs | None = None):
-        self.programs = programs or current()  # source unless a test runs the binaries
+                 preexec=None, extra_env: dict[str, str] | None = None, programs: Programs = SOURCE):
+        self.programs = programs  # the sources, or the binaries under test (the `programs` fixture)
         if self.programs.binary:
             target = self.programs.target
         self.target, self.workdir, self.config = target, workdir, config
@@ -121,6 +121,19 @@ class ServiceProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class RestartableService(ServiceProcess):
+    """ServiceProcess whose start() can be repeated: each start gets a fresh log (the old one is kept aside),
+    so "ready" means this run is ready, and `log()` shows this run only."""
+
+    runs = 0
+
+    def start(self, timeout: float = 30) -> "RestartableService":
+        if self.log_path.exists():
+            self.runs += 1
+            self.log_path.rename(self.log_path.with_name(f"service.{self.runs}.log"))
+        return super().start(timeout)
 
 
 def start_fails(svc: ServiceProcess, *messages: str) -> str:

@@ -10,6 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+# The token the tests initialise and the PIN the service reads from its environment (pin_env).
+TOKEN_LABEL = "wvds-test"
+PIN = "4711-test-pin"
 MODULE_CANDIDATES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
                      "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so")
 

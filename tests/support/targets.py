@@ -17,7 +17,21 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
 ARCHS = ("x86_64", "aarch64")
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}  # e_machine: EM_X86_64, EM_AARCH64
-AARCH64_SYSROOT = "/usr/aarch64-linux-gnu"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """How the tests build and run C programs for one architecture on this (x86_64) machine."""
+    compiler: str  # the C compiler for programs of this architecture
+    sysroot: str | None = None  # the cross toolchain's root: its glibc, for qemu-user's -L
+    qemu: str | None = None  # the qemu-user program (binfmt_misc name) that runs them here
+
+
+# The one map of architecture -> toolchain in tests/ (Target.compiler, .command, .env read it).
+TOOLCHAINS = {
+    "x86_64": Toolchain("gcc"),
+    "aarch64": Toolchain("aarch64-linux-gnu-gcc", sysroot="/usr/aarch64-linux-gnu", qemu="qemu-aarch64"),
+}
 # What a program gets when a test gives it no OpenSSL configuration: OpenSSL's defaults, never the
 # machine's (our OpenSSL's OPENSSLDIR is the installed delivery's /etc/opt/wvds/ssl).
 DEFAULT_OPENSSL_CONF = ROOT / "tests" / "support" / "openssl-defaults.cnf"
@@ -35,6 +49,14 @@ class Target:
     def native(self) -> bool:
         return platform.machine() == self.arch
 
+    @property
+    def toolchain(self) -> Toolchain:
+        return TOOLCHAINS[self.arch]
+
+    @property
+    def compiler(self) -> str:
+        return self.toolchain.compiler
+
     def env(self, **extra: str) -> dict[str, str]:
         """The environment for this target's programs: its own module directory and OpenSSL's default
         configuration unless extra says otherwise, never what the machine or the caller has set."""
@@ -42,15 +64,15 @@ class Target:
         env["OPENSSL_CONF"] = str(DEFAULT_OPENSSL_CONF)
         env["OPENSSL_MODULES"] = str(self.openssl_root / "lib" / "ossl-modules")
         if not self.native:
-            env["QEMU_LD_PREFIX"] = AARCH64_SYSROOT
+            env["QEMU_LD_PREFIX"] = self.toolchain.sysroot
         env.update(extra)
         return env
 
     def command(self, program: str | os.PathLike, *args: str) -> list[str]:
         cmd = [str(program), *map(str, args)]
-        if not self.native and not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
-            qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
-            cmd = [qemu, "-L", AARCH64_SYSROOT, *cmd]
+        qemu = self.toolchain.qemu
+        if not self.native and not Path("/proc/sys/fs/binfmt_misc", qemu).exists():
+            cmd = [shutil.which(f"{qemu}-static") or shutil.which(qemu), "-L", self.toolchain.sysroot, *cmd]
         return cmd
 
     def run(self, program, *args, env: dict[str, str] | None = None, check: bool = True,

@@ -1,5 +1,5 @@
-"""Helpers for the C client library tests (fixtures are in conftest.py): the library per architecture, compiling test
-programs for an architecture, and a fake service (tests/c/fake_service.py) to talk to.
+"""The C client library per architecture and compiling test programs against it (tests/c, tests/hostile;
+the fixtures are in tests/c/conftest.py, the fake service the programs talk to in tests/c/fake_service.py).
 
 Tests that take `arch` run once per architecture (--arch restricts them); aarch64 programs run
 under qemu-user. The fake service always runs natively (it is Python on this machine), so an
@@ -7,19 +7,17 @@ aarch64 client talks to an x86_64 service over the same shared memory.
 """
 from __future__ import annotations
 
-import platform
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from support.targets import ARCHS, BUILD, ROOT, Target
+from support.targets import BUILD, HOST, ROOT, Target
 
 C_SRC = ROOT / "src" / "c"
-LIB_NAME = "libl4re_crypto_service.so"
-COMPILER = {"x86_64": "gcc", "aarch64": "aarch64-linux-gnu-gcc"}
+LIB_NAME = "libl4re_crypto_service.so"  # the OEM library
+SERVICE_LIB = "libwvds_service.so"  # crypto_service's own
 WARNINGS = ["-std=c11", "-pthread", "-Wall", "-Wextra", "-Werror"]
-HOST = platform.machine()
 
 
 def library_sources() -> list[Path]:
@@ -48,7 +46,16 @@ def library(arch: str) -> Path:
 
 
 def compile_c(arch: str, sources: list[Path], output: Path, flags: list[str] = (), libs: list[str] = ()) -> Path:
-    cmd = [COMPILER[arch], *WARNINGS, *flags, "-o", str(output), *map(str, sources), *libs]
+    cmd = [Target(arch).compiler, *WARNINGS, *flags, "-o", str(output), *map(str, sources), *libs]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
     return output
+
+
+def build_variants(arch: str) -> dict[str, list[str]]:
+    """Sanitizers where they run (natively: qemu-user cannot host ASan's shadow memory), and the
+    hardened -O2 build the library ships as (memory-ordering bugs like to hide at -O1)."""
+    hardened = ["-O2", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"]
+    if arch == HOST.arch:
+        return {"sanitized": ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"], "hardened": hardened}
+    return {"hardened": hardened}

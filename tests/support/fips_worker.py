@@ -1,4 +1,4 @@
-"""The FIPS worker: ``python -m ossl._worker`` (see _child.py for why it exists).
+"""The FIPS worker: ``python -m support.fips_worker`` (see fips_process.py for why it exists).
 
 Protocol on stdin/stdout: length-prefixed pickles. Requests are
 ``(module, function name, args, kwargs)``; every answer is ``(status, payload)``

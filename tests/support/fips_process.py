@@ -10,7 +10,7 @@ the same file.
 How: a test decorated with `@in_fips_process` keeps its plain pytest shape
 (parametrize works as usual). In the pytest process the decorated function only
 forwards ``(module, name, args)`` to one long-lived worker (``python -m
-ossl._worker``), which imports the same test module and calls the undecorated
+support.fips_worker``), which imports the same test module and calls the undecorated
 function there. The worker calls ``wvds.ossl.load(openssl_conf, modules_dir)``
 once at start-up with a configuration fipsinstall made for this session. The
 worker's environment has *no* OPENSSL_CONF/OPENSSL_MODULES: pyca/cryptography,
@@ -46,12 +46,14 @@ _LEN = struct.Struct("<I")
 class _Config:
     openssl_conf: str | None = None
     fips_env: dict[str, str] | None = None  # fipsinstall's environment (OPENSSL_CONF etc.), for run_python
+    scratch: Path | None = None  # where tests write variants of the configuration
 
 
-def configure(openssl_conf: str, fips_env: dict[str, str]) -> None:
-    """Called once per session by conftest.py after fipsinstall."""
+def configure(openssl_conf: str, fips_env: dict[str, str], scratch: Path | None = None) -> None:
+    """Called by conftest.py with the session's FIPS environment (fips_envs) and a directory of its own."""
     _Config.openssl_conf = openssl_conf
     _Config.fips_env = fips_env
+    _Config.scratch = scratch
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -66,10 +68,10 @@ def child_env(**extra: str) -> dict[str, str]:
 
 class _Worker:
     def __init__(self) -> None:
-        assert _Config.openssl_conf, "tests/ossl/conftest.py did not configure the FIPS worker"
+        assert _Config.openssl_conf, "no conftest.py configured the FIPS worker (configure())"
         self.stderr = tempfile.TemporaryFile()
         env = child_env(WVDS_TEST_OPENSSL_CONF=_Config.openssl_conf, WVDS_TEST_OPENSSL_MODULES=str(MODULES))
-        self.proc = subprocess.Popen([sys.executable, "-m", "ossl._worker"], env=env, cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "support.fips_worker"], env=env, cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         status, payload = self._receive()  # the worker reports whether load() succeeded
         if status != "ready":
@@ -160,5 +162,5 @@ def openssl_conf() -> Path:
 
 
 def scratch() -> Path:
-    """The session's fipsinstall directory, for variants of its configuration."""
-    return openssl_conf().parent
+    """A directory for variants of the session's configuration (not the shared fipsinstall directory)."""
+    return _Config.scratch or Path(tempfile.mkdtemp(prefix="ossl-scratch-"))
