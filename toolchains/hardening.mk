@@ -1,5 +1,5 @@
 # Hardening flags for every C object we build or ship: the one definition.
-# Read by SCons (packaging/hardening.py), by Conan (toolchains/hardening.profile renders it into
+# Read by SCons (packaging/targets.py), by Conan (toolchains/hardening.profile renders it into
 # the OpenSSL and liboqs builds) and by make (the delivery ships it as examples/hardening.mk for
 # the OEM example's Makefile). Plain `NAME = value` lines only: all three parse it.
 HARDEN_CFLAGS = -fstack-protector-strong -fstack-clash-protection -D_FORTIFY_SOURCE=2

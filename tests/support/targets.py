@@ -6,6 +6,7 @@ target's glibc in the cross toolchain's sysroot.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import shutil
@@ -15,7 +16,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
-ARCHS = ("x86_64", "aarch64")
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}  # e_machine: EM_X86_64, EM_AARCH64
 
 
@@ -27,11 +27,20 @@ class Toolchain:
     qemu: str | None = None  # the qemu-user program (binfmt_misc name) that runs them here
 
 
-# The one map of architecture -> toolchain in tests/ (Target.compiler, .command, .env read it).
-TOOLCHAINS = {
-    "x86_64": Toolchain("gcc"),
-    "aarch64": Toolchain("aarch64-linux-gnu-gcc", sysroot="/usr/aarch64-linux-gnu", qemu="qemu-aarch64"),
-}
+def _build_targets():
+    """packaging/targets.py: the build's target map (compilers and runtime roots from toolchains/)."""
+    spec = importlib.util.spec_from_file_location("wvds_build_targets", ROOT / "packaging" / "targets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_BUILD_TARGETS = _build_targets()
+# The tests' map of architecture -> toolchain (Target.compiler, .command, .env read it), from the build's.
+TOOLCHAINS = {arch: Toolchain(_BUILD_TARGETS.compiler(arch), sysroot=_BUILD_TARGETS.runtime_root(arch),
+                              qemu=None if _BUILD_TARGETS.runtime_root(arch) is None else f"qemu-{arch}")
+              for arch in _BUILD_TARGETS.ARCHS}
+ARCHS = _BUILD_TARGETS.ARCHS
 # What a program gets when a test gives it no OpenSSL configuration: OpenSSL's defaults, never the
 # machine's (our OpenSSL's OPENSSLDIR is the installed delivery's /etc/opt/wvds/ssl).
 DEFAULT_OPENSSL_CONF = ROOT / "tests" / "support" / "openssl-defaults.cnf"
