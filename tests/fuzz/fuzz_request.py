@@ -34,7 +34,7 @@ with atheris.instrument_imports(include=["wvds.protocol", "wvds.crypto_service"]
     from wvds.crypto_service import dispatch
     from wvds.crypto_service.config import parse as parse_config
     from wvds.crypto_service.context import RequestContext
-    from wvds.crypto_service.keys import KeyTable, parse_key
+    from wvds.crypto_service.keys import KeyTable
     from wvds.peer import Peer
     from wvds.crypto_service import fastpath
     from wvds.crypto_service.fastpath import TokenBucket
@@ -77,7 +77,7 @@ def _world():
     owner = Peer(1, OWNER_UID, OWNER_UID)
     for alg, usage, label, form, material in BASE_KEYS:
         alg, form = Algorithm(alg), KeyFormat(form)
-        table.create(owner, alg, usage, label, form, material, parse_key(alg, form, material))
+        table.import_key(owner, alg, usage, label, form, material)
     assert tuple(sorted(table._keys)) == BASE_IDS, sorted(table._keys)
     status = {"product": "wvds-crypto-service", "fuzz": True}
     contexts = [RequestContext(Peer(i + 1, uid, uid), i + 1, table, cfg, lambda: status) for i, uid in enumerate(PEERS)]

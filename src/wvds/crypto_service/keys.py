@@ -1,9 +1,10 @@
 """The service's live key table: ownership, grants, quotas, usage policy, counters.
 
-Records come from and go to the key store; the table keeps the parsed OpenSSL
-key (or the AES key bytes) ready for use. A key is visible to its owner and to
-the uids/gids a config grant names; to everyone else it does not exist
-(KEY_NOT_FOUND, never PERMISSION_DENIED, so ids cannot be probed).
+Records come from and go to the key store; the table keeps each key open in its
+engine (crypto_service/engines: the FIPS provider, or the key store's TPM/HSM)
+ready for use, and decides which engine a new key goes to. A key is visible to
+its owner and to the uids/gids a config grant names; to everyone else it does
+not exist (KEY_NOT_FOUND, never PERMISSION_DENIED, so ids cannot be probed).
 """
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterator
+from typing import Any, Iterator
 
 from wvds import ossl
 from wvds.algorithms import ossl_names
 from wvds.crypto_service.config import Config
+from wvds.crypto_service.engines import Engine, SoftwareEngine, element_engine
 from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, REPLAY_FRESH, REPLAY_SEEN, AesCounter
 from wvds.crypto_service.replay import LegacyReplaySet
-from wvds.keystore import KeyRecord, KeyStore, KeyStoreError, NativeKey
+from wvds.keystore import KeyRecord, KeyStore, KeyStoreError
 from wvds.peer import Peer
-from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, ML_DSA, ML_KEM, SLH_DSA, Algorithm, KeyFormat,
-                                     KeyUsage, Status)
+from wvds.protocol.constants import ECDSA, ML_DSA, ML_KEM, SLH_DSA, Algorithm, KeyFormat, KeyUsage, Status
 
 log = logging.getLogger("wvds.keys")
 
@@ -49,11 +50,12 @@ COUNTER_BLOCK = 4096
 
 
 class LiveKey:
-    def __init__(self, record: KeyRecord, pkey: "ossl.PKey | None", config: Config,
-                 native: "NativeKey | None" = None, uses: int | None = None):
+    def __init__(self, record: KeyRecord, config: Config, engine: Engine, handle: Any, pkey: "ossl.PKey | None",
+                 uses: int | None = None):
         self.record = record
-        self.pkey = pkey  # for a native key: its public part only
-        self.native = native  # the private key lives in the TPM/HSM: operations go through it, not OpenSSL
+        self.engine = engine  # performs the key's private-key operations (crypto_service/engines)
+        self.handle = handle  # the key as its engine opened it
+        self.pkey = pkey  # for public operations (verify, encaps, export); of an element key: its public half
         # A loaded key continues after everything reserved before it (a crash skips invocations, never repeats).
         self._uses = record.uses_reserved if uses is None else uses
         self._lock = threading.Lock()  # counter saves, the tombstone and the count of operations in progress
@@ -61,7 +63,7 @@ class LiveKey:
         self._users = 0  # operations using the key now (KeyTable.using)
         self.deleted = False  # tombstone: set before the deletion, never cleared once the store has deleted it
         # AES keys: the invocation counter lives in C, shared with the session fast path (fastpath.py).
-        self.counter = AesCounter(None if native else record.material, self._uses, record.uses_reserved) \
+        self.counter = AesCounter(record.material if engine.in_process else None, self._uses, record.uses_reserved) \
             if record.algorithm == Algorithm.AES_256_GCM else None
         # Replay protection (docs/replay.md): a key with a nonce epoch has structured nonces and a durable
         # window in C (KeyTable._attach_window); a protected key from before that keeps its in-memory set.
@@ -97,52 +99,29 @@ def default_usage(algorithm: Algorithm, public_only: bool) -> KeyUsage:
     return KeyUsage.VERIFY if public_only else KeyUsage.SIGN | KeyUsage.VERIFY
 
 
-def parse_key(algorithm: Algorithm, form: KeyFormat, material: bytes) -> "ossl.PKey | None":
-    """Turn stored or imported material into a usable key; ServiceError(INVALID_PAYLOAD) if malformed."""
-    if algorithm == Algorithm.AES_256_GCM:
-        if form != KeyFormat.RAW or len(material) != AES_256_KEY_SIZE:
-            raise ServiceError(Status.INVALID_PAYLOAD, "AES-256 keys are imported as 32 raw bytes")
-        return None
-    name = OSSL_NAME[algorithm]
-    try:
-        if form == KeyFormat.PUBLIC:
-            return ossl.key_from_public(name, material)
-        if form == KeyFormat.SEED and algorithm not in ECDSA:
-            return ossl.key_from_seed(name, material)
-        if form == KeyFormat.EXPANDED and algorithm not in ECDSA:
-            return ossl.key_from_private(name, material)
-        if form == KeyFormat.RAW and algorithm in ECDSA:
-            return ossl.key_from_private(name, material)
-    except ossl.OsslError as e:
-        raise ServiceError(Status.INVALID_PAYLOAD, f"{name} {form.name.lower()} key rejected: {e}") from None
-    raise ServiceError(Status.INVALID_PAYLOAD, f"{name} keys cannot be given in {form.name.lower()} form")
-
-
-def native_public(algorithm: Algorithm, native: NativeKey) -> "ossl.PKey | None":
-    """The public half of a key held by the TPM/HSM, as an OpenSSL key (verify and export run in software)."""
-    if algorithm == Algorithm.AES_256_GCM:
-        return None
-    try:
-        return ossl.key_from_public(OSSL_NAME[algorithm], native.public_key())
-    except ossl.OsslError as e:
-        raise KeyStoreError(f"the secure element returned an unusable public key: {e}") from None
-
-
 class KeyTable:
     def __init__(self, store: KeyStore, config: Config):
         self.store = store
         self.config = config
+        self.software = SoftwareEngine()
+        self.element = element_engine(store)  # the key store's TPM/HSM, if it has one
         self._keys: dict[int, LiveKey] = {}
         self._lock = threading.Lock()
+
+    def _engine_of(self, record: KeyRecord) -> Engine:
+        if not record.native:
+            return self.software
+        if self.element is None:
+            raise KeyStoreError(f"the {self.store.name} backend holds no keys natively")
+        return self.element
 
     # -- start-up ----------------------------------------------------------
     def load(self) -> int:
         for rec in self.store.load():
             try:
-                native = self.store.open_native(rec) if rec.native else None
-                pkey = native_public(rec.algorithm, native) if native else parse_key(rec.algorithm, rec.form,
-                                                                                      rec.material)
-                live = LiveKey(rec, pkey, self.config, native)
+                engine = self._engine_of(rec)
+                handle = engine.open(rec)
+                live = LiveKey(rec, self.config, engine, handle, engine.openssl_key(rec.algorithm, handle))
                 self._attach_window(live)
                 self._keys[rec.key_id] = live
             except (ServiceError, KeyStoreError) as e:
@@ -202,10 +181,27 @@ class KeyTable:
                       key=lambda k: k.key_id)
 
     # -- changes -----------------------------------------------------------
-    def create(self, peer: Peer, algorithm: Algorithm, usage: int, label: str, form: KeyFormat, material: bytes,
-               pkey: "ossl.PKey | None", native_ok: bool = False) -> LiveKey:
-        """native_ok: a generated key may instead be generated in the key store's TPM/HSM (keystore.native)
-        when its policy does not ask for EXPORTABLE."""
+    def generate(self, peer: Peer, algorithm: Algorithm, usage: int, label: str) -> LiveKey:
+        """KEY_GENERATE, MLKEM_KEYGEN. In the key store's TPM/HSM when keystore.native lists the algorithm and
+        the policy does not ask for EXPORTABLE (an element key cannot be exported, and the protocol behaves
+        the same on every backend); else in the FIPS provider, before the table is locked."""
+        element = self.element
+        if element is not None and algorithm in element.algorithms() and not int(usage) & KeyUsage.EXPORTABLE:
+            return self._create(peer, algorithm, usage, label, element, None)
+        return self._create(peer, algorithm, usage, label, self.software, self.software.generate(0, algorithm))
+
+    def import_key(self, peer: Peer, algorithm: Algorithm, usage: int, label: str, form: KeyFormat,
+                   material: bytes) -> LiveKey:
+        """KEY_IMPORT, and the AES keys the service derives (ML-KEM): always software keys. ServiceError
+        (INVALID_PAYLOAD) if the material is malformed."""
+        handle = self.software.open_material(algorithm, form, material)
+        return self._create(peer, algorithm, usage, label, self.software, (form, material, handle))
+
+    def _create(self, peer: Peer, algorithm: Algorithm, usage: int, label: str, engine: Engine,
+                made: tuple[KeyFormat, bytes, Any] | None) -> LiveKey:
+        """made: (form, material, handle) of a key made already; None: `engine` generates it here, once the
+        policy is checked and the key id chosen (an element labels its object with the id)."""
+        form = made[0] if made is not None else KeyFormat.RAW
         public_only = form == KeyFormat.PUBLIC
         usage = int(usage)
         if not usage & ~int(REPLAY_BITS):  # no operation named: the algorithm's default ones
@@ -228,22 +224,23 @@ class KeyTable:
                 raise ServiceError(Status.QUOTA_EXCEEDED, f"uid {peer.uid} owns {owned} keys (limit)")
             key_id = self._new_id()
             reserved = COUNTER_BLOCK if algorithm == Algorithm.AES_256_GCM else 0
-            native = None
-            if native_ok and algorithm in self.store.native_algorithms() and not usage & KeyUsage.EXPORTABLE:
+            if made is None:
                 try:
-                    material, native = self.store.generate_native(key_id, algorithm)
+                    made = engine.generate(key_id, algorithm)
                 except KeyStoreError as e:
                     raise ServiceError(Status.STORAGE_ERROR, f"could not generate the key natively: {e}") from None
-                pkey = native_public(algorithm, native)
+            form, material, handle = made
+            pkey = engine.openssl_key(algorithm, handle)
+            native = not engine.in_process  # the record holds only the element's reference
             rec = KeyRecord(key_id, algorithm, usage, peer.uid, label, int(time.time()), form, material, reserved,
-                            native is not None, epoch)
+                            native, epoch)
             try:
                 self.store.save(rec)
             except KeyStoreError as e:
-                if native is not None:
+                if native:
                     self.store.delete(key_id)  # best effort: removes the element's object again
                 raise ServiceError(Status.STORAGE_ERROR, f"could not store key: {e}") from None
-            live = LiveKey(rec, pkey, self.config, native, uses=0)
+            live = LiveKey(rec, self.config, engine, handle, pkey, uses=0)
             live.epoch_unused = True
             try:
                 self._attach_window(live, fresh=True)
@@ -368,8 +365,7 @@ class KeyTable:
             except KeyStoreError as e:
                 raise ServiceError(Status.STORAGE_ERROR, f"could not persist the nonce epoch: {e}") from None
             key.record = rec
-        start = struct.unpack(">Q", ossl.random_bytes(8))[0] if key.native is not None else 0
-        key.counter.start_stream(epoch, start)
+        key.counter.start_stream(epoch, key.engine.nonce_stream_start())
         key.streaming, key.epoch_unused = True, False
 
     @staticmethod

@@ -6,4 +6,4 @@ sealed by a TPM 2.0) and `pkcs11` (KEK inside an HSM) - share one on-disk
 format (fileformat.py) and differ in where the key-encryption key lives.
 docs/keystore.md describes every field.
 """
-from wvds.keystore.base import KeyRecord, KeyStore, KeyStoreError, NativeKey, open_keystore  # noqa: F401
+from wvds.keystore.base import KeyRecord, KeyStore, KeyStoreError, open_keystore  # noqa: F401

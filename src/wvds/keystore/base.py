@@ -1,9 +1,10 @@
 """The storage interface every backend implements, and the record it stores.
 
-A backend persists KeyRecords (load/save/delete). Backends with a secure element
-may also hold some keys *natively* (the private key never leaves the TPM/HSM):
-such a record has `native=True`, its `material` is only the element's reference
-to the key, and the service performs the operation through `open_native()`.
+A backend persists KeyRecords (load/save/delete) and keeps the key-encryption key.
+Backends with a secure element may also have keys generated *natively* in it (the
+private key never leaves the TPM/HSM): such a record has `native=True` and its
+`material` is only the element's reference to the key; the element's engine
+(wvds.crypto_service.engines) opens it and performs its operations.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class KeyRecord:
     form: KeyFormat  # how `material` encodes the key (SEED / EXPANDED / RAW / PUBLIC)
     material: bytes  # secret for private keys: only ever held by crypto_service
     uses_reserved: int = 0  # AES: invocation counter high-water mark persisted ahead of use
-    native: bool = False  # material is a reference to a key inside the TPM/HSM (see NativeKey)
+    native: bool = False  # material is a reference to a key inside the TPM/HSM (crypto_service/engines)
     # AES keys with replay protection: the fixed field of the nonces of the latest run that encrypted
     # (docs/replay.md). None: a key from before structured nonces (random nonces; see LiveKey).
     nonce_epoch: int | None = None
@@ -40,28 +41,6 @@ class KeyRecord:
     def __repr__(self) -> str:  # never print key material
         return (f"KeyRecord(key_id=0x{self.key_id:08x}, algorithm={self.algorithm.name}, owner={self.owner_uid}, "
                 f"label={self.label!r}, form={self.form.name}, native={self.native})")
-
-
-class NativeKey(ABC):
-    """A private key that lives in the secure element; the service calls these instead of OpenSSL."""
-
-    algorithm: Algorithm
-
-    def public_key(self) -> bytes:
-        """EC: the uncompressed point 04||X||Y; AES: b""."""
-        return b""
-
-    def ecdsa_sign(self, data: bytes, digest: str, prehashed: bool) -> bytes:
-        """DER ECDSA-Sig-Value over data hashed with digest ("SHA256"...), or over data itself if prehashed."""
-        raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot sign")
-
-    def aes_gcm_encrypt(self, aad: bytes, plaintext: bytes, nonce: bytes | None = None) -> tuple[bytes, bytes, bytes]:
-        """(nonce, ciphertext, tag); the nonce is random and never chosen by a caller."""
-        raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot encrypt")
-
-    def aes_gcm_decrypt(self, nonce: bytes, aad: bytes, ciphertext: bytes, tag: bytes) -> bytes:
-        """Plaintext; raises wvds.ossl.AuthenticationError if the tag does not verify."""
-        raise KeyStoreError(f"{self.algorithm.name} keys of this backend cannot decrypt")
 
 
 class KeyStore(ABC):
@@ -94,16 +73,8 @@ class KeyStore(ABC):
 
     # -- keys held natively by a secure element (optional) -------------------
     def native_algorithms(self) -> frozenset[Algorithm]:
-        """Algorithms this store generates inside its secure element (as configured); empty by default."""
+        """Algorithms whose new keys go to this store's secure element (keystore.native); empty by default."""
         return frozenset()
-
-    def generate_native(self, key_id: int, algorithm: Algorithm) -> tuple[bytes, NativeKey]:
-        """Create a key in the element: (reference to store as the record's material, the usable key)."""
-        raise KeyStoreError(f"the {self.name} backend holds no keys natively")
-
-    def open_native(self, record: KeyRecord) -> NativeKey:
-        """The usable key for a stored native record."""
-        raise KeyStoreError(f"the {self.name} backend holds no keys natively")
 
 
 _BACKENDS: dict[str, Callable[[dict[str, Any]], KeyStore]] = {}

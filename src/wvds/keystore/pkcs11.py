@@ -4,7 +4,8 @@ The KEK is generated in the token (CKA_SENSITIVE, not extractable) and every
 key file is sealed and opened by the token itself with CKM_AES_GCM; the KEK
 never exists outside the HSM. HSMs have no ML-DSA/ML-KEM, so those keys are
 key files sealed this way. With `native`, AES-256-GCM and ECDSA keys are
-generated and used inside the token (pkcs11_native.py).
+generated and used inside the token by the PKCS#11 engine
+(crypto_service/engines/pkcs11.py), through this store's session (`retry_stale`).
 
 The token is used through one logged-in read-write session; PKCS#11 sessions
 must not be used by two threads at once, so a lock serializes token calls.
@@ -19,7 +20,7 @@ from typing import Any
 
 from wvds import ossl
 from wvds.algorithms import cli_names
-from wvds.keystore.base import KeyRecord, KeyStoreError, NativeKey, register
+from wvds.keystore.base import KeyStoreError, register
 from wvds.keystore.directory import EncryptedDirectoryStore
 from wvds.keystore.fileformat import NONCE_SIZE, TAG_SIZE
 from wvds.keystore.kek import Kek, KekAuthError
@@ -31,6 +32,43 @@ DEFAULT_KEK_LABEL = "wvds-keystore-kek"
 RECONNECT_INTERVAL_S = 1.0
 # keystore.native: the algorithms the token can generate and use, by their cli names ("ecdsa-p256")
 NATIVE_NAMES = cli_names((Algorithm.AES_256_GCM, Algorithm.ECDSA_P256, Algorithm.ECDSA_P384))
+
+
+def unavailable_errors() -> tuple[type, ...]:
+    """PKCS#11 errors that mean "the token or the object is not there (now)", as opposed to "bad data"."""
+    from pkcs11 import exceptions as E
+    return (E.ObjectHandleInvalid, E.KeyHandleInvalid, E.NoSuchKey, E.SessionHandleInvalid, E.SessionClosed,
+            E.DeviceRemoved, E.DeviceError, E.DeviceMemory, E.TokenNotPresent, E.TokenNotRecognised,
+            E.UserNotLoggedIn)
+
+
+def retry_stale(store, holder, op):
+    """op(), with the token lock held by the caller, surviving a token that went away and came back.
+
+    A token that was removed and returned gives its objects new handles, and may have forgotten the
+    login (SoftHSM when its token directory vanished and reappeared). On such an error: find the
+    object again (holder.refind(), by CKA_ID / label) and retry; if that fails too, reconnect to the
+    token (reinitialise the PKCS#11 library, log in again; at most once a second) and retry once more.
+    After a reconnect every handle found before it is re-found before use: handle numbers restart,
+    and an old number may name a different object now. While the token is still gone the last error
+    propagates, and the caller reports it as the operation's failure."""
+    from pkcs11 import exceptions as E
+    if store.session is None and not store.reconnect_locked():  # an earlier reconnect found no token
+        raise E.TokenNotPresent()
+    if holder.generation != store.generation:
+        holder.refind()
+    try:
+        return op()
+    except unavailable_errors():
+        pass
+    try:
+        holder.refind()
+        return op()
+    except unavailable_errors():
+        if not store.reconnect_locked():
+            raise
+    holder.refind()
+    return op()
 
 
 class TokenKek(Kek):
@@ -52,8 +90,6 @@ class TokenKek(Kek):
     def seal(self, aad: bytes, plaintext: bytes) -> bytes:
         from pkcs11 import Mechanism
         from pkcs11.mechanisms import GCMParams
-
-        from wvds.keystore.pkcs11_native import retry_stale
         nonce = ossl.random_bytes(NONCE_SIZE)
         with self._lock:
             out = retry_stale(self._store, self, lambda: self._key.encrypt(
@@ -217,23 +253,15 @@ class Pkcs11KeyStore(EncryptedDirectoryStore):
     def _wrong_kek_hint(self) -> str:
         return f"the KEK {self.kek_label!r} in token {self.token_label!r} is not the one this store was sealed with"
 
-    # -- native keys ----------------------------------------------------------------
+    # -- native keys (generated and used by the PKCS#11 engine, crypto_service/engines/pkcs11.py) ----
     def native_algorithms(self) -> frozenset[Algorithm]:
         return self._native
 
-    def generate_native(self, key_id: int, algorithm: Algorithm) -> tuple[bytes, NativeKey]:
-        from wvds.keystore.pkcs11_native import generate
-        if algorithm not in self._native:
-            raise KeyStoreError(f"{algorithm.name} keys are not generated in the token (keystore.native)")
-        return generate(self, key_id, algorithm)
-
-    def open_native(self, record: KeyRecord) -> NativeKey:
-        from wvds.keystore.pkcs11_native import open_key
-        return open_key(self, record)
-
     def _destroy_native(self, key_id: int, reference: bytes) -> None:
-        from wvds.keystore.pkcs11_native import destroy
-        destroy(self, reference)
+        from pkcs11 import Attribute
+        with self.token_lock:
+            for obj in list(self.session.get_objects({Attribute.ID: reference})):
+                obj.destroy()
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "token_label": self.token_label, "kek_label": self.kek_label,

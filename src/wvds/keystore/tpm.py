@@ -5,7 +5,8 @@ the file backend's; what the TPM adds is that the KEK can only be unsealed by
 this TPM (its storage hierarchy seed), with the configured auth value, and -
 if `pcrs` are set - only while those PCRs hold the values they held when the
 store was created (measured boot). ECDSA P-256 keys can also live in the TPM
-(`native`, see tpm_native.py): generated, kept and used for signing there.
+(`native`): generated, kept and used for signing there by the TPM engine
+(crypto_service/engines/tpm.py), through this store's connection (`run`).
 
 All TPM traffic goes through tpm2-tss (ESAPI via tpm2-pytss). The unseal runs
 in a session salted with the storage primary key and with response encryption,
@@ -27,7 +28,7 @@ from typing import Any
 from wvds import ossl
 from wvds.algorithms import cli_names
 from wvds.keystore import kek as keks
-from wvds.keystore.base import KeyRecord, KeyStoreError, NativeKey, register
+from wvds.keystore.base import KeyStoreError, register
 from wvds.keystore.directory import EncryptedDirectoryStore
 from wvds.keystore.kek import Kek
 from wvds.keystore.settings import Fields, read_secret
@@ -271,24 +272,15 @@ class TpmKeyStore(EncryptedDirectoryStore):
     def _wrong_kek_hint(self) -> str:
         return "the KEK unsealed by the TPM does not match this store"
 
-    # -- native keys ----------------------------------------------------------------
+    # -- native keys (generated and used by the TPM engine, crypto_service/engines/tpm.py) ----------
     def native_algorithms(self) -> frozenset[Algorithm]:
         return self._native
 
-    def generate_native(self, key_id: int, algorithm: Algorithm) -> tuple[bytes, NativeKey]:
-        from wvds.keystore.tpm_native import create_ecdsa_key
-        if algorithm not in self._native:
-            raise KeyStoreError(f"{algorithm.name} keys are not generated in the TPM (keystore.native)")
-        from tpm2_pytss import TSS2_Exception
+    def run(self, fn):
+        """fn() under the TPM lock, reconnecting once if the TPM link broke (call_locked): the TPM engine's
+        way to the TPM this store is connected to."""
         with self._tpm_lock:
-            try:
-                return self.call_locked(lambda: create_ecdsa_key(self, algorithm))
-            except TSS2_Exception as e:
-                raise KeyStoreError(f"the TPM could not create an ECDSA P-256 key ({e})") from None
-
-    def open_native(self, record: KeyRecord) -> NativeKey:
-        from wvds.keystore.tpm_native import open_ecdsa_key
-        return open_ecdsa_key(self, record)
+            return self.call_locked(fn)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "tcti": self.tcti, "pcrs": self.pcrs, "pcr_bank": self.bank,

@@ -33,7 +33,7 @@ def _settle(ctx, secret: bytes, flags: int, may_release: bool, label: str) -> tu
             raise ServiceError(Status.PERMISSION_DENIED, "key policy does not allow releasing the shared secret")
         return 0, secret
     aes = ossl.hkdf_sha256(secret, MLKEM_AES_HKDF_INFO, 32)
-    key = ctx.keys.create(ctx.peer, Algorithm.AES_256_GCM, 0, label, KeyFormat.RAW, aes, None)
+    key = ctx.keys.import_key(ctx.peer, Algorithm.AES_256_GCM, 0, label, KeyFormat.RAW, aes)
     return key.key_id, b""
 
 
@@ -59,7 +59,7 @@ def decaps(ctx, payload: bytes) -> bytes:
     req = MlkemDecapsRequest.decode(payload)
     with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.DECAPS, ML_KEM) as key:
         try:
-            secret = ossl.mlkem_decapsulate(key.pkey, req.ciphertext)
+            secret = key.engine.mlkem_decapsulate(key, req.ciphertext)
         except ossl.OsslError as e:  # wrong ciphertext length; a wrong one of the right length "succeeds" (implicit rejection)
             raise ServiceError(Status.INVALID_PAYLOAD, f"ML-KEM ciphertext rejected: {e}") from None
         may_release = _may_release(ctx, key)

@@ -1,18 +1,10 @@
 """Key management: generate, import, export (public; private only if EXPORTABLE), delete, list, describe."""
 from wvds import ossl
 from wvds.crypto_service.errors import ServiceError
-from wvds.crypto_service.keys import OSSL_NAME, parse_key
-from wvds.protocol.constants import (AES_256_KEY_SIZE, ECDSA, SLH_DSA, Algorithm, KeyFormat, KeyUsage, RequestType,
-                                     Status)
+from wvds.protocol.constants import KeyFormat, KeyUsage, RequestType, Status
 from wvds.protocol.payloads import (KeyCreatedResponse, KeyDescription, KeyExportRequest, KeyGenerateRequest,
                                     KeyIdRequest, KeyImportRequest, KeyListRequest, KeyListResponse,
                                     PublicKeyResponse)
-
-# How generated keys are stored: the smallest complete form (OpenSSL keeps no seed of an SLH-DSA key: its
-# private key, 4n bytes, it is).
-STORED_FORM = {a: (KeyFormat.RAW if a in ECDSA else KeyFormat.EXPANDED if a in SLH_DSA else KeyFormat.SEED)
-               for a in OSSL_NAME}
-
 
 def _public(key) -> bytes:
     return key.pkey.public_bytes() if key.pkey is not None else b""
@@ -20,20 +12,13 @@ def _public(key) -> bytes:
 
 def generate(ctx, payload: bytes) -> bytes:
     req = KeyGenerateRequest.decode(payload)
-    if req.algorithm == Algorithm.AES_256_GCM:
-        material, form, pkey = ossl.random_bytes(AES_256_KEY_SIZE), KeyFormat.RAW, None
-    else:
-        pkey = ossl.generate_key(OSSL_NAME[req.algorithm])
-        form = STORED_FORM[req.algorithm]
-        material = pkey.private_bytes(form.name.lower())
-    key = ctx.keys.create(ctx.peer, req.algorithm, req.usage, req.label, form, material, pkey, native_ok=True)
+    key = ctx.keys.generate(ctx.peer, req.algorithm, req.usage, req.label)  # the key table chooses the engine
     return KeyCreatedResponse(key.key_id, _public(key)).encode()
 
 
 def import_key(ctx, payload: bytes) -> bytes:
     req = KeyImportRequest.decode(payload)
-    pkey = parse_key(req.algorithm, req.format, req.material)
-    key = ctx.keys.create(ctx.peer, req.algorithm, req.usage, req.label, req.format, req.material, pkey)
+    key = ctx.keys.import_key(ctx.peer, req.algorithm, req.usage, req.label, req.format, req.material)
     return KeyCreatedResponse(key.key_id, _public(key)).encode()
 
 

@@ -1,4 +1,6 @@
-"""ML-DSA (pure, FIPS 204), SLH-DSA (pure, FIPS 205) and ECDSA P-256/P-384 sign and verify."""
+"""ML-DSA (pure, FIPS 204), SLH-DSA (pure, FIPS 205) and ECDSA P-256/P-384 sign and verify.
+
+Signing runs in the key's engine; verifying runs in the FIPS provider on the public key."""
 from __future__ import annotations
 
 from wvds import ossl
@@ -28,10 +30,11 @@ def public_key(ctx, ref: KeyRef, family: tuple[Algorithm, ...], need: KeyUsage) 
 
 
 def _pure_sign(ctx, payload: bytes, family: tuple[Algorithm, ...], sign) -> bytes:
+    """sign(key, message, context): the ML-DSA or SLH-DSA signing of the key's engine."""
     req = MldsaSignRequest.decode(payload)
     with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, family) as key:
         ctx.keys.count_use(key)
-        return sign(key.pkey, req.message, req.context)
+        return sign(key, req.message, req.context)
 
 
 def _pure_verify(ctx, payload: bytes, family: tuple[Algorithm, ...], verify, name: str) -> bytes:
@@ -43,7 +46,7 @@ def _pure_verify(ctx, payload: bytes, family: tuple[Algorithm, ...], verify, nam
 
 
 def mldsa_sign(ctx, payload: bytes) -> bytes:
-    return _pure_sign(ctx, payload, ML_DSA, ossl.mldsa_sign)
+    return _pure_sign(ctx, payload, ML_DSA, lambda key, m, c: key.engine.mldsa_sign(key, m, c))
 
 
 def mldsa_verify(ctx, payload: bytes) -> bytes:
@@ -51,7 +54,7 @@ def mldsa_verify(ctx, payload: bytes) -> bytes:
 
 
 def slhdsa_sign(ctx, payload: bytes) -> bytes:
-    return _pure_sign(ctx, payload, SLH_DSA, ossl.slhdsa_sign)
+    return _pure_sign(ctx, payload, SLH_DSA, lambda key, m, c: key.engine.slhdsa_sign(key, m, c))
 
 
 def slhdsa_verify(ctx, payload: bytes) -> bytes:
@@ -73,9 +76,7 @@ def ecdsa_sign(ctx, payload: bytes) -> bytes:
     with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, ECDSA) as key:
         digest, prehashed = _ecdsa_digest(key.algorithm, req.hash_alg, req.flags, req.data)
         ctx.keys.count_use(key)
-        if key.native is not None:  # the private key lives in the TPM/HSM (keystore.native)
-            return key.native.ecdsa_sign(req.data, digest, prehashed)
-        return ossl.ecdsa_sign(key.pkey, req.data, digest, prehashed)
+        return key.engine.ecdsa_sign(key, req.data, digest, prehashed)
 
 
 def ecdsa_verify(ctx, payload: bytes) -> bytes:
