@@ -13,9 +13,10 @@ the OpenSSL provider need to know about it. Every other table is derived from RE
   provider_group    prime256v1              the group as OpenSSL's EC keymgmt reports it (provider)
   pkcs11_curve      secp256r1               CKA_EC_PARAMS of a key generated in a PKCS#11 token
   tpm_curve         ecc256                  the TPM key template of a key generated in the TPM
+  oid               1.2.840.10045.3.1.7     the key's OID (EC: its curve); the provider registers it as a name
 
-The provider's C tables (src/c/provider/keymgmt.c, keyref.c) are generated from here by
-`python -m wvds.algorithms_c`; the build fails while they are stale.
+The provider's C tables (src/c/provider/: keymgmt.c, keyref.c, provider.c, decoder.c, provider.h)
+are generated from here by `python -m wvds.algorithms_c`; the build fails while they are stale.
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ class AlgorithmInfo:
     pkcs11_curve: str = ""  # EC: named curve of CKA_EC_PARAMS
     tpm_curve: str = ""  # EC: tpm2-pytss template curve
     cli_aliases: tuple[str, ...] = ()  # short names wvdsctl accepts besides cli_name
+    oid: str = ""  # ML-DSA/SLH-DSA/ML-KEM: the algorithm's OID (NIST CSOR); EC: the named curve's
+    openssl_aliases: tuple[str, ...] = ()  # further names OpenSSL's own implementation registers ("MLDSA44")
+    default_digest: str = ""  # ECDSA: the hash of HashAlg.DEFAULT and of est_service's signatures
     keyref_name: str = ""  # "": no key reference (only signing keys have one)
     est_device_key: bool = False  # est_service may enroll certificates for such a key
     key_size: int = 0  # AES: the key bytes
@@ -66,45 +70,52 @@ def _slh_dsa() -> list[AlgorithmInfo]:
                                          (256, 32, 5, (29792, 49856))):
             for v, size in zip("sf", sizes):
                 name = f"SLH-DSA-{h}-{bits}{v}"
+                oid = f"2.16.840.1.101.3.4.3.{20 + len(out)}"  # id-slh-dsa-sha2-128s .. id-slh-dsa-shake-256f
                 out.append(AlgorithmInfo(Algorithm[f"SLH_DSA_{h}_{bits}{v.upper()}"], "SLH-DSA", name, name,
-                                         keyref_name=name, public_size=2 * n, private_size=4 * n, seed_size=3 * n,
-                                         signature_size=size, security_bits=bits, security_category=category))
+                                         keyref_name=name, oid=oid, public_size=2 * n, private_size=4 * n,
+                                         seed_size=3 * n, signature_size=size, security_bits=bits,
+                                         security_category=category))
     return out
 
 
-def _ml_dsa(level: int, public: int, private: int, signature: int, bits: int, category: int) -> AlgorithmInfo:
+def _ml_dsa(level: int, arc: int, public: int, private: int, signature: int, bits: int, category: int
+            ) -> AlgorithmInfo:
     name = f"ML-DSA-{level}"
     return AlgorithmInfo(Algorithm[f"ML_DSA_{level}"], "ML-DSA", name, name, keyref_name=name, est_device_key=True,
+                         oid=f"2.16.840.1.101.3.4.3.{arc}", openssl_aliases=(f"MLDSA{level}",),
                          public_size=public, private_size=private, seed_size=32, signature_size=signature,
                          security_bits=bits, security_category=category)
 
 
-def _ml_kem(level: int, public: int, private: int, ciphertext: int, bits: int, category: int) -> AlgorithmInfo:
+def _ml_kem(level: int, arc: int, public: int, private: int, ciphertext: int, bits: int, category: int
+            ) -> AlgorithmInfo:
     name = f"ML-KEM-{level}"
-    return AlgorithmInfo(Algorithm[f"ML_KEM_{level}"], "ML-KEM", name, name, public_size=public,
-                         private_size=private, seed_size=64, ciphertext_size=ciphertext, security_bits=bits,
-                         security_category=category)
+    return AlgorithmInfo(Algorithm[f"ML_KEM_{level}"], "ML-KEM", name, name, oid=f"2.16.840.1.101.3.4.4.{arc}",
+                         public_size=public, private_size=private, seed_size=64, ciphertext_size=ciphertext,
+                         security_bits=bits, security_category=category)
 
 
-def _ecdsa(size: int, provider_group: str, signature: int) -> AlgorithmInfo:
+def _ecdsa(size: int, provider_group: str, oid: str, signature: int) -> AlgorithmInfo:
     scalar = size // 8
     return AlgorithmInfo(Algorithm[f"ECDSA_P{size}"], "EC", f"EC-P-{size}", "EC", group=f"P-{size}",
                          provider_group=provider_group, pkcs11_curve=f"secp{size}r1", tpm_curve=f"ecc{size}",
-                         cli_aliases=(f"p-{size}",),                         keyref_name=f"ECDSA-P{size}", est_device_key=True, public_size=1 + 2 * scalar,
+                         cli_aliases=(f"p-{size}",), oid=oid, default_digest=f"SHA{size}",
+                         keyref_name=f"ECDSA-P{size}", est_device_key=True, public_size=1 + 2 * scalar,
                          private_size=scalar, signature_size=signature, security_bits=size // 2)
 
 
 REGISTRY: dict[Algorithm, AlgorithmInfo] = {i.algorithm: i for i in sorted((
     AlgorithmInfo(Algorithm.AES_256_GCM, "AES", cli_aliases=("aes-256",), key_size=AES_256_KEY_SIZE,
                   security_bits=256),
-    _ml_dsa(44, 1312, 2560, 2420, 128, 2),
-    _ml_dsa(65, 1952, 4032, 3309, 192, 3),
-    _ml_dsa(87, 2592, 4896, 4627, 256, 5),
-    _ml_kem(512, 800, 1632, 768, 128, 1),
-    _ml_kem(768, 1184, 2400, 1088, 192, 3),
-    _ml_kem(1024, 1568, 3168, 1568, 256, 5),
-    _ecdsa(256, "prime256v1", 72),
-    _ecdsa(384, "secp384r1", 104),
+    # level, OID arc (RFC 9881, FIPS 203's NIST CSOR entries), public, private, signature/ciphertext, bits, category
+    _ml_dsa(44, 17, 1312, 2560, 2420, 128, 2),
+    _ml_dsa(65, 18, 1952, 4032, 3309, 192, 3),
+    _ml_dsa(87, 19, 2592, 4896, 4627, 256, 5),
+    _ml_kem(512, 1, 800, 1632, 768, 128, 1),
+    _ml_kem(768, 2, 1184, 2400, 1088, 192, 3),
+    _ml_kem(1024, 3, 1568, 3168, 1568, 256, 5),
+    _ecdsa(256, "prime256v1", "1.2.840.10045.3.1.7", 72),
+    _ecdsa(384, "secp384r1", "1.3.132.0.34", 104),
     *_slh_dsa(),
 ), key=lambda i: i.algorithm)}
 

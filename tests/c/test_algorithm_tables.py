@@ -16,7 +16,7 @@ from wvds.protocol.constants import Algorithm
 from support.targets import ROOT
 
 PROVIDER = ROOT / "src" / "c" / "provider"
-TABLES = [PROVIDER / "keymgmt.c", PROVIDER / "keyref.c"]
+TABLES = [PROVIDER / name for name in algorithms_c.BLOCKS]
 HEADER = ROOT / "src" / "c" / "include" / "wvds_crypto.h"
 
 
@@ -32,6 +32,16 @@ def test_check_reports_a_stale_table_and_update_repairs_it(tmp_path):
     assert algorithms_c.main(["--check", str(stale)]) == 1
     assert algorithms_c.main(["--update", str(stale)]) == 0
     assert stale.read_text() == (PROVIDER / "keymgmt.c").read_text()
+
+
+def test_provider_registers_every_post_quantum_signature_key_with_its_oid():
+    provider = (PROVIDER / "provider.c").read_text()
+    for i in algorithms.signing_keys():
+        if i.family != "EC":
+            assert f":{i.oid}:id-{i.ossl_name.lower()}\"" in provider, i.algorithm
+            assert f'"{i.keytype}")' in (PROVIDER / "decoder.c").read_text()
+    stale = (PROVIDER / "provider.c").read_text().replace("2.16.840.1.101.3.4.3.31", "2.16.840.1.101.3.4.3.99")
+    assert algorithms_c.generate("provider.c", stale) == provider
 
 
 def test_every_wire_algorithm_is_registered_once_per_vocabulary():

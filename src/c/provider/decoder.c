@@ -173,6 +173,7 @@ static int key_does_selection(void *provctx, int selection)
         OSSL_DISPATCH_END,                                                                 \
     };
 
+/* BEGIN GENERATED: python -m wvds.algorithms_c */
 KEY_DECODER(mldsa44, "ML-DSA-44")
 KEY_DECODER(mldsa65, "ML-DSA-65")
 KEY_DECODER(mldsa87, "ML-DSA-87")
@@ -188,4 +189,5 @@ KEY_DECODER(slhdsa_shake_192s, "SLH-DSA-SHAKE-192s")
 KEY_DECODER(slhdsa_shake_192f, "SLH-DSA-SHAKE-192f")
 KEY_DECODER(slhdsa_shake_256s, "SLH-DSA-SHAKE-256s")
 KEY_DECODER(slhdsa_shake_256f, "SLH-DSA-SHAKE-256f")
+/* END GENERATED */
 KEY_DECODER(ec, "EC")

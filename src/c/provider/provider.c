@@ -15,6 +15,8 @@
 
 #include "provider.h"
 
+/* The post-quantum signature keys, from the algorithm registry (src/wvds/algorithms.py). */
+/* BEGIN GENERATED: python -m wvds.algorithms_c (names) */
 #define MLDSA44_NAMES "ML-DSA-44:MLDSA44:2.16.840.1.101.3.4.3.17:id-ml-dsa-44"
 #define MLDSA65_NAMES "ML-DSA-65:MLDSA65:2.16.840.1.101.3.4.3.18:id-ml-dsa-65"
 #define MLDSA87_NAMES "ML-DSA-87:MLDSA87:2.16.840.1.101.3.4.3.19:id-ml-dsa-87"
@@ -30,10 +32,12 @@
 #define SLHDSA_SHAKE_192F_NAMES "SLH-DSA-SHAKE-192f:2.16.840.1.101.3.4.3.29:id-slh-dsa-shake-192f"
 #define SLHDSA_SHAKE_256S_NAMES "SLH-DSA-SHAKE-256s:2.16.840.1.101.3.4.3.30:id-slh-dsa-shake-256s"
 #define SLHDSA_SHAKE_256F_NAMES "SLH-DSA-SHAKE-256f:2.16.840.1.101.3.4.3.31:id-slh-dsa-shake-256f"
+/* END GENERATED */
 #define EC_NAMES "EC:id-ecPublicKey:1.2.840.10045.2.1"
 
 /* Same names as OpenSSL's own implementations: libssl and the X.509 code recognise keys by name. */
 static const OSSL_ALGORITHM keymgmt_algs[] = {
+/* BEGIN GENERATED: python -m wvds.algorithms_c (keymgmt) */
     {MLDSA44_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions, "ML-DSA-44 key held by crypto_service"},
     {MLDSA65_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions, "ML-DSA-65 key held by crypto_service"},
     {MLDSA87_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions, "ML-DSA-87 key held by crypto_service"},
@@ -61,11 +65,13 @@ static const OSSL_ALGORITHM keymgmt_algs[] = {
      "SLH-DSA-SHAKE-256s key held by crypto_service"},
     {SLHDSA_SHAKE_256F_NAMES, WVDS_PROPS, wvdsp_mldsa_keymgmt_functions,
      "SLH-DSA-SHAKE-256f key held by crypto_service"},
+/* END GENERATED */
     {EC_NAMES, WVDS_PROPS, wvdsp_ec_keymgmt_functions, "EC P-256/P-384 key held by crypto_service"},
     {NULL, NULL, NULL, NULL},
 };
 
 static const OSSL_ALGORITHM signature_algs[] = {
+/* BEGIN GENERATED: python -m wvds.algorithms_c (signature) */
     {MLDSA44_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions, "ML-DSA-44 with a key held by crypto_service"},
     {MLDSA65_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions, "ML-DSA-65 with a key held by crypto_service"},
     {MLDSA87_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions, "ML-DSA-87 with a key held by crypto_service"},
@@ -93,6 +99,7 @@ static const OSSL_ALGORITHM signature_algs[] = {
      "SLH-DSA-SHAKE-256s with a key held by crypto_service"},
     {SLHDSA_SHAKE_256F_NAMES, WVDS_PROPS, wvdsp_mldsa_signature_functions,
      "SLH-DSA-SHAKE-256f with a key held by crypto_service"},
+/* END GENERATED */
     {"ECDSA", WVDS_PROPS, wvdsp_ecdsa_signature_functions, "ECDSA with a key held by crypto_service"},
     {NULL, NULL, NULL, NULL},
 };
@@ -101,6 +108,7 @@ static const OSSL_ALGORITHM signature_algs[] = {
 #define REF_PROPS WVDS_PROPS ",input=der,structure=" WVDS_KEYREF_STRUCTURE
 static const OSSL_ALGORITHM decoder_algs[] = {
     {"DER", WVDS_PROPS ",input=pem", wvdsp_pem_to_der_decoder_functions, "WVDS KEY REFERENCE PEM to DER"},
+/* BEGIN GENERATED: python -m wvds.algorithms_c (decoder) */
     {MLDSA44_NAMES, REF_PROPS, wvdsp_mldsa44_decoder_functions, "key reference to ML-DSA-44 key"},
     {MLDSA65_NAMES, REF_PROPS, wvdsp_mldsa65_decoder_functions, "key reference to ML-DSA-65 key"},
     {MLDSA87_NAMES, REF_PROPS, wvdsp_mldsa87_decoder_functions, "key reference to ML-DSA-87 key"},
@@ -128,6 +136,7 @@ static const OSSL_ALGORITHM decoder_algs[] = {
      "key reference to SLH-DSA-SHAKE-256s key"},
     {SLHDSA_SHAKE_256F_NAMES, REF_PROPS, wvdsp_slhdsa_shake_256f_decoder_functions,
      "key reference to SLH-DSA-SHAKE-256f key"},
+/* END GENERATED */
     {EC_NAMES, REF_PROPS, wvdsp_ec_decoder_functions, "key reference to EC key"},
     {NULL, NULL, NULL, NULL},
 };

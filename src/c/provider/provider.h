@@ -107,6 +107,7 @@ extern const OSSL_DISPATCH wvdsp_ec_keymgmt_functions[];
 extern const OSSL_DISPATCH wvdsp_mldsa_signature_functions[]; /* ML-DSA and SLH-DSA: both pure, with a context */
 extern const OSSL_DISPATCH wvdsp_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH wvdsp_pem_to_der_decoder_functions[];
+/* BEGIN GENERATED: python -m wvds.algorithms_c */
 extern const OSSL_DISPATCH wvdsp_mldsa44_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_mldsa65_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_mldsa87_decoder_functions[];
@@ -122,6 +123,7 @@ extern const OSSL_DISPATCH wvdsp_slhdsa_shake_192s_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_slhdsa_shake_192f_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_slhdsa_shake_256s_decoder_functions[];
 extern const OSSL_DISPATCH wvdsp_slhdsa_shake_256f_decoder_functions[];
+/* END GENERATED */
 extern const OSSL_DISPATCH wvdsp_ec_decoder_functions[];
 
 #define WVDS_KEYREF_STRUCTURE "WvdsKeyReference"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from asn1crypto import algos, core, csr, keys, x509
 
+from wvds.algorithms import REGISTRY
+
 # What asn1crypto raises for malformed DER. It parses lazily and does not wrap its errors: besides
 # ValueError, fuzzing found TypeError, KeyError, AttributeError ('InstanceOf' has no 'native') and
 # IndexError (an empty BIT STRING). Every parser of server input treats all of them as "malformed".
@@ -18,19 +20,18 @@ MALFORMED = (ValueError, TypeError, KeyError, AttributeError, IndexError, Overfl
 
 # --- object identifiers -----------------------------------------------------------
 
-ML_DSA_OIDS = {  # RFC 9881
-    "2.16.840.1.101.3.4.3.17": "ML-DSA-44",
-    "2.16.840.1.101.3.4.3.18": "ML-DSA-65",
-    "2.16.840.1.101.3.4.3.19": "ML-DSA-87",
-}
+# From the algorithm registry (wvds.algorithms): OID -> ossl name
+ML_DSA_OIDS = {i.oid: i.ossl_name for i in REGISTRY.values() if i.family == "ML-DSA"}  # RFC 9881
 ML_DSA_BY_NAME = {v: k for k, v in ML_DSA_OIDS.items()}
 EC_PUBLIC_KEY = "1.2.840.10045.2.1"
-EC_CURVES = {"1.2.840.10045.3.1.7": "EC-P-256", "1.3.132.0.34": "EC-P-384"}  # secp256r1, secp384r1
+EC_CURVES = {i.oid: i.ossl_name for i in REGISTRY.values() if i.family == "EC"}  # secp256r1, secp384r1
 EC_CURVE_BY_NAME = {v: k for k, v in EC_CURVES.items()}
 ECDSA_SIG_OIDS = {  # signature OID -> digest name for wvds.ossl
     "1.2.840.10045.4.3.2": "SHA256", "1.2.840.10045.4.3.3": "SHA384", "1.2.840.10045.4.3.4": "SHA512",
 }
-ECDSA_SIG_FOR_KEY = {"EC-P-256": ("1.2.840.10045.4.3.2", "SHA256"), "EC-P-384": ("1.2.840.10045.4.3.3", "SHA384")}
+# the signature an EC device key makes: with its curve's hash (the registry's default digest)
+ECDSA_SIG_FOR_KEY = {i.ossl_name: (next(o for o, d in ECDSA_SIG_OIDS.items() if d == i.default_digest),
+                                   i.default_digest) for i in REGISTRY.values() if i.family == "EC"}
 
 EXTENSION_REQUEST = "1.2.840.113549.1.9.14"  # PKCS#9 extensionRequest
 CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"
@@ -40,8 +41,7 @@ SUBJECT_ALT_NAME = "2.5.29.17"
 KEY_USAGE = "2.5.29.15"
 BASIC_CONSTRAINTS = "2.5.29.19"
 
-_ML_DSA_ASN1_NAMES = {"2.16.840.1.101.3.4.3.17": "ml_dsa_44", "2.16.840.1.101.3.4.3.18": "ml_dsa_65",
-                      "2.16.840.1.101.3.4.3.19": "ml_dsa_87"}
+_ML_DSA_ASN1_NAMES = {oid: name.lower().replace("-", "_") for oid, name in ML_DSA_OIDS.items()}  # ml_dsa_44
 
 
 def _register() -> None:

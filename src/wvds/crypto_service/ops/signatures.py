@@ -4,6 +4,7 @@ Signing runs in the key's engine; verifying runs in the FIPS provider on the pub
 from __future__ import annotations
 
 from wvds import ossl
+from wvds.algorithms import REGISTRY
 from wvds.crypto_service.errors import ServiceError
 from wvds.crypto_service.keys import OSSL_NAME
 from wvds.protocol.constants import (ECDSA, ML_DSA, SLH_DSA, Algorithm, EcdsaFlags, HashAlg, KeyUsage, RequestType,
@@ -13,7 +14,7 @@ from wvds.protocol.payloads import (EcdsaSignRequest, EcdsaVerifyRequest, KeyRef
 
 DIGEST = {HashAlg.SHA256: "SHA256", HashAlg.SHA384: "SHA384", HashAlg.SHA512: "SHA512"}
 DIGEST_SIZE = {"SHA256": 32, "SHA384": 48, "SHA512": 64}
-CURVE_DEFAULT = {Algorithm.ECDSA_P256: HashAlg.SHA256, Algorithm.ECDSA_P384: HashAlg.SHA384}
+CURVE_DEFAULT = {a: HashAlg[i.default_digest] for a, i in REGISTRY.items() if i.default_digest}  # HashAlg.DEFAULT
 
 
 def public_key(ctx, ref: KeyRef, family: tuple[Algorithm, ...], need: KeyUsage) -> tuple[Algorithm, ossl.PKey]:
