@@ -85,8 +85,9 @@ def uname_shim(directory: Path, machine: str) -> dict:
     shim.write_text(f"#!/bin/sh\nif [ \"$1\" = -m ]; then echo {machine}; else exec /bin/uname \"$@\"; fi\n")
     shim.chmod(0o755)
     env = dict(os.environ, PATH=f"{directory}:{os.environ['PATH']}")
-    if TOOLCHAINS[machine].sysroot:
-        env["QEMU_LD_PREFIX"] = TOOLCHAINS[machine].sysroot  # the arm64 programs run under qemu-user here
+    sysroot = TOOLCHAINS[machine].sysroot if machine in TOOLCHAINS else None  # machine may be one we do not build
+    if sysroot:
+        env["QEMU_LD_PREFIX"] = sysroot  # the arm64 programs run under qemu-user here
     return env
 
 
