@@ -29,7 +29,7 @@ def runner(arch) -> Target:
 
 @pytest.fixture
 def fake_service(tmp_path):
-    from fake_service import FakeService
+    from support.fake_service import FakeService
     service = FakeService(str(library(HOST.arch).parent / SERVICE_LIB), str(tmp_path / "crypto.sock"))
     yield service
     service.close()

@@ -15,18 +15,18 @@ import subprocess
 
 import pytest
 
-from support.fips import fipsinstall
 from support.service import ServiceProcess, base_config, clib_path
 from support.targets import HOST, ROOT
 
-from .est_support import EstClient, EstServer, wvds_provider, write_wvds_openssl_cnf
+from support.est import EstClient, EstServer, wvds_provider, write_wvds_openssl_cnf
 
 
 @pytest.fixture(scope="session")
-def est_fips_env(tmp_path_factory):
+def est_fips_env(fips_envs):
+    """This machine's FIPS environment (the session's one fipsinstall), for crypto_service and est_service."""
     if not clib_path(HOST).exists():
         pytest.fail(f"{clib_path(HOST)} missing: run 'scons' (./run test does)")
-    return fipsinstall(HOST, tmp_path_factory.mktemp("fips-est"))
+    return fips_envs.env(HOST)
 
 
 @pytest.fixture(scope="session")

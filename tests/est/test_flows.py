@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
-from .est_support import assert_valid_pair, raw_public_key
+from support.est import assert_valid_pair, raw_public_key
 
 ALGS = {"ML-DSA-65": ("2.16.840.1.101.3.4.3.18", "MLDSA65PublicKey"),
         "ECDSA-P256": ("1.2.840.10045.4.3.2", "ECPublicKey")}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from .est_support import assert_valid_pair
+from support.est import assert_valid_pair
 
 
 def test_ca_keeps_only_the_cn(make_client, est_server):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .est_support import assert_valid_pair
+from support.est import assert_valid_pair
 
 ALGS = ("ML-DSA-65", "ECDSA-P256")
 

@@ -17,7 +17,7 @@ from cryptography import x509
 
 from support.targets import HOST, ROOT
 
-from .est_support import assert_valid_pair, raw_public_key
+from support.est import assert_valid_pair, raw_public_key
 
 KEYREF_TOOL = ROOT / "build" / HOST.arch / "provider" / "wvds-keyref"
 
@@ -166,7 +166,7 @@ def test_without_the_wvds_provider_est_service_does_not_start(make_client, est_s
 def test_crypto_service_down(est_fips_env, est_server, wvds_openssl_cnf, tmp_path):
     """crypto_service not running at re-enrollment: said so; after it is back, re-enrollment works."""
     from support.service import ServiceProcess, base_config
-    from .est_support import EstClient
+    from support.est import EstClient
     svc_dir = tmp_path / "svc"
     svc_dir.mkdir()
     secret = svc_dir / "device.secret"

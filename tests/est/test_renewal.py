@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .est_support import assert_valid_pair
+from support.est import assert_valid_pair
 
 
 def _wait(pred, timeout: float, what: str, step: float = 0.1):

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from est.est_support import EstClient, EstServer, assert_valid_pair
+from support.est import EstClient, EstServer, assert_valid_pair
 from wvds.client import Client
 
 ROUNDS = 4

@@ -1,6 +1,6 @@
 """The C client library against a service that lies: randomized malformed responses never crash it.
 
-tests/c/fake_service.py answers every request correctly (toy cryptography, real transport).
+tests/support/fake_service.py answers every request correctly (toy cryptography, real transport).
 HostileService below takes each correct response and, for most requests, breaks it with a seeded
 generator: truncated or extended payloads with or without a matching header length, a header
 length that lies, bad magic/version/flags, unknown or mismatched statuses, length fields inside the
@@ -19,17 +19,14 @@ import ctypes
 import random
 import struct
 import subprocess
-import sys
 from collections import Counter
 
 from support.clib import SERVICE_LIB, compile_c, library_includes, library_sources
 from support.targets import BUILD, HOST, ROOT
 
-sys.path.insert(0, str(ROOT / "tests" / "c"))
-from fake_service import FakeService  # noqa: E402
-
-from wvds.protocol.constants import Status  # noqa: E402
-from wvds.protocol.header import pack_response  # noqa: E402
+from support.fake_service import FakeService
+from wvds.protocol.constants import Status
+from wvds.protocol.header import pack_response
 
 ITERATIONS = 4000
 SLOTS_OFFSET, SLOT_SIZE, RESP_OFF, RESP_AREA = 4096, 135168, 65608, 65800

@@ -150,7 +150,7 @@ def test_split_and_convert(certs, tmp_path):
 @pytest.fixture(scope="module")
 def est_responses(tmp_path_factory):
     """Bodies of /cacerts and /simpleenroll answers of tests/support/est_server.py, as they come off the wire."""
-    from est.est_support import EstServer
+    from support.est import EstServer
     work = tmp_path_factory.mktemp("est")
     server = EstServer(work).start()
     try:

@@ -379,7 +379,7 @@ def test_systemd_units(good, tmp_path):
 @pytest.mark.slow
 def test_est_service_enrolls_with_the_installed_configuration(unpacked, tmp_path, host_arch):
     """The installed est_service.json, completed as KB section 8 says, enrolls against the test EST server."""
-    from est.est_support import EstServer
+    from support.est import EstServer
     inst = Installed(tmp_path / "prefix", host_arch)
     install(unpacked, "--prefix", str(inst.prefix))
     server = EstServer(tmp_path / "est-server").start()

@@ -1,5 +1,5 @@
 """The C client library per architecture and compiling test programs against it (tests/c, tests/hostile;
-the fixtures are in tests/c/conftest.py, the fake service the programs talk to in tests/c/fake_service.py).
+the fixtures are in tests/c/conftest.py, the fake service the programs talk to in tests/support/fake_service.py).
 
 Tests that take `arch` run once per architecture (--arch restricts them); aarch64 programs run
 under qemu-user. The fake service always runs natively (it is Python on this machine), so an

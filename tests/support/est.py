@@ -1,6 +1,6 @@
 """Test-side helpers for est_service: the EST server process, an est_service configuration, checks.
 
-Used by the fixtures in conftest.py and by the tests (`from .est_support import ...`).
+Used by the fixtures in conftest.py and by the tests (`from support.est import ...`).
 """
 from __future__ import annotations
 
