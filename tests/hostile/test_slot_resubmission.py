@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import struct
-import threading
 import time
 
 from support.honest_client import HonestClient

@@ -1,6 +1,5 @@
 """Isolation: clients see only their own (or granted) keys, unlisted uids are refused
 before anything is shared, and a client dying mid-request leaves the service healthy."""
-import json
 import os
 import signal
 import subprocess
