@@ -100,8 +100,10 @@ def make_service(programs, fips_env, tmp_path_factory):
 
 @pytest.fixture
 def client(service):
+    """A client of the module's service; its calls wait 10 s, or 120 s for a service under qemu-user (about
+    twenty times slower: an SLH-DSA "f" signature takes seconds there, more on a busy machine)."""
     from wvds.client import Client
-    with Client(service.socket) as c:
+    with Client(service.socket, timeout_ms=10_000 if service.programs.target.native else 120_000) as c:
         yield c
 
 

@@ -11,12 +11,12 @@ Python client for keys in crypto_service).
 from __future__ import annotations
 
 import signal
-import subprocess
 
 import pytest
 
+from support.build import scons
 from support.service import ServiceProcess, base_config, clib_path
-from support.targets import HOST, ROOT
+from support.targets import HOST
 
 from support.est import EstClient, EstServer, wvds_provider, write_wvds_openssl_cnf
 
@@ -34,10 +34,7 @@ def wvds_openssl_cnf(est_fips_env, tmp_path_factory):
     """est_service's openssl.cnf with the wvds provider (TLS client authentication with the current
     certificate); wvds.so built by `scons provider` if it is not there yet."""
     if not wvds_provider().exists():
-        r = subprocess.run(["scons", "-Q", f"ARCHS={HOST.arch}", "provider"], cwd=ROOT, capture_output=True,
-                           text=True)
-        if r.returncode or not wvds_provider().exists():
-            pytest.fail(f"{wvds_provider()} missing and `scons provider` failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+        scons("provider", HOST.arch, wvds_provider())
     return write_wvds_openssl_cnf(tmp_path_factory.mktemp("openssl-wvds") / "openssl-wvds.cnf", est_fips_env)
 
 

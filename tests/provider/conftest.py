@@ -14,23 +14,15 @@ import subprocess
 
 import pytest
 
+from support.build import scons
 from support.service import ServiceProcess, base_config, clib_path
-from support.targets import HOST, ROOT
+from support.targets import HOST
 
 from .prov_support import DeviceKey, Pki, Server, provider_dir, public_key_from_raw, write_cnf
 
-_built: set[str] = set()
-
-
 def build(arch: str) -> None:
     """build/<arch>/provider/, brought up to date by `scons provider` once per session."""
-    if arch in _built:
-        return
-    r = subprocess.run(["scons", "-Q", f"ARCHS={arch}", "provider"], cwd=ROOT, capture_output=True, text=True)
-    if r.returncode or not (provider_dir(arch) / "wvds.so").exists():
-        pytest.fail(f"`scons provider ARCHS={arch}` failed (is packaging/SConscript.provider in SConstruct?):\n"
-                    f"{r.stdout[-3000:]}{r.stderr[-3000:]}")
-    _built.add(arch)
+    scons("provider", arch, provider_dir(arch) / "wvds.so")
 
 
 @pytest.fixture(scope="session")

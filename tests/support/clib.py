@@ -10,8 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from support.build import scons
 from support.targets import BUILD, HOST, ROOT, Target
 
 C_SRC = ROOT / "src" / "c"
@@ -30,19 +29,11 @@ def library_includes(arch: str) -> list[str]:
     return [f"-I{d}" for d in dirs]
 
 
-_built: dict[str, Path] = {}
-
-
 def library(arch: str) -> Path:
     """build/<arch>/clib/libl4re_crypto_service.so, brought up to date by `scons clib` once per session."""
-    if arch not in _built:
-        r = subprocess.run(["scons", "-Q", f"ARCHS={arch}", "clib"], cwd=ROOT, capture_output=True, text=True)
-        lib = BUILD / arch / "clib" / LIB_NAME
-        if r.returncode or not lib.exists():
-            pytest.fail(f"`scons clib ARCHS={arch}` failed (is packaging/SConscript.clib in SConstruct?):\n"
-                        f"{r.stdout[-3000:]}{r.stderr[-3000:]}")
-        _built[arch] = lib
-    return _built[arch]
+    lib = BUILD / arch / "clib" / LIB_NAME
+    scons("clib", arch, lib)
+    return lib
 
 
 def compile_c(arch: str, sources: list[Path], output: Path, flags: list[str] = (), libs: list[str] = ()) -> Path:
