@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "tests"), str(ROOT / "src")]
 import guest_image  # noqa: E402
-from est.est_support import EstServer  # noqa: E402  (tests/support/est_server.py as a process)
+from support.est import EstServer  # noqa: E402  (tests/support/est_server.py as a process)
 
 STEPS = ("boot", "install", "fips_provider", "crypto_service", "wvdsctl_status", "gateway", "est_enroll",
          "restart_keeps_keys")

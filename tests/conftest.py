@@ -21,6 +21,8 @@ os.environ["WVDS_OPENSSL"] = str(HOST.openssl_root / "bin" / "openssl")
 def pytest_addoption(parser):
     parser.addoption("--arch", action="append", choices=ARCHS,
                      help="architecture(s) whose build to test (default: all)")
+    parser.addoption("--l4re", action="store_true",
+                     help="also run the tests marked l4re (they need `scons l4re`; ./run test --l4re does both)")
 
 
 def pytest_configure(config):
@@ -28,6 +30,20 @@ def pytest_configure(config):
         "markers", "binaries(source=True, native_only=False): the module's tests run once per program build "
         "(`programs`): from source unless source=False, then the Nuitka binary of each --arch (only the native "
         "one if native_only); ids source, x86_64-binary, aarch64-binary")
+    config.addinivalue_line(
+        "markers", "l4re: boots the L4Re build (scons l4re) in QEMU; skipped unless --l4re (docs/l4re.md)")
+
+
+L4RE_SKIP = "L4Re is built and booted only by ./run test --l4re"
+
+
+def pytest_collection_modifyitems(config, items):
+    # the L4Re build takes half an hour cold: outside the default run (CI's budget), on request only
+    if config.getoption("l4re"):
+        return
+    for item in items:
+        if item.get_closest_marker("l4re"):
+            item.add_marker(pytest.mark.skip(reason=L4RE_SKIP))
 
 
 def pytest_generate_tests(metafunc):
