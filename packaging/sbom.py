@@ -236,8 +236,13 @@ def generate(root: Path, build: Path, contents, version: str, epoch: int,
             "wvds-daemons", "wvds-daemons", version, kind="application", supplier=SUPPLIER,
             description="crypto_service, est_service and wvdsctl compiled by Nuitka into one multi-call program",
             locations=[f"bin/{a}/{p}" for a in bins for p in (MULTICALL, *PROGRAMS)]))
+        components.append(_component(
+            "wvds-service-library", "libwvds_service", version, supplier=SUPPLIER,
+            description="crypto_service's own C library (service half of the shared-memory protocol, AES-GCM fast "
+                        "path, replay windows, rate limiter), loaded only by the service; needs only libc",
+            locations=[f"bin/{a}/libwvds_service.so" for a in bins]))
         deps["wvds-crypto-svc"].add("wvds-daemons")
-        deps["wvds-daemons"] = {"openssl", "openssl-fips-provider", "wvds-client-library"}
+        deps["wvds-daemons"] = {"openssl", "openssl-fips-provider", "wvds-client-library", "wvds-service-library"}
         for arch in bins:
             _binary_components(build, arch, binary_inputs(arch, root, build), shipped, components, deps, licenses)
 
