@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa
 from cryptography.x509.oid import NameOID
 
+from support.processes import terminate
 from support.targets import BUILD, HOST, Target
 
 HERE = Path(__file__).resolve().parent
@@ -214,13 +215,7 @@ class Server:
         raise RuntimeError(f"{kind} did not start:\n{self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self._out.close()
 
 

@@ -16,8 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from support.service import ServiceProcess, clib_path
 from support.fips import WVDS_OPENSSL_CNF
+from support.processes import terminate
+from support.service import ServiceProcess, clib_path
 from support.targets import HOST, ROOT
 
 EST_SERVER = ROOT / "tests" / "support" / "est_server.py"
@@ -85,13 +86,7 @@ class EstServer:
         return [r for r in out if op is None or r.get("op") == op]
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None
         if hasattr(self, "log"):
             self.log.close()

@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.processes import terminate
+
 
 def _free_port_pair() -> int:
     """A port p with p and p+1 free on 127.0.0.1 (swtpm: server on p, control on p+1)."""
@@ -71,13 +73,7 @@ class Swtpm:
         raise RuntimeError("swtpm did not open its ports")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def esapi(self):
