@@ -38,6 +38,7 @@ for _d in (HERE, ROOT / "src"):  # certs, sbom and sysroot live beside this file
     if str(_d) not in sys.path:  # (SCons restores sys.path)
         sys.path.insert(0, str(_d))
 import certs  # noqa: E402
+import crypto_scan  # noqa: E402
 import sbom  # noqa: E402
 from wvds.programs import MULTICALL, PROGRAMS  # noqa: E402
 
@@ -61,8 +62,8 @@ SOURCE_DIRECTORIES = (("config", "packaging/config", "*.json"), ("systemd", "pac
 DOCUMENTS = ("README_OEM.md", "WvdS_KB_OEM.md")  # ... templates, rendered for the delivery's contents (`render`)
 # ... and what makes the rest: these scripts and what they read (the version, the program names, OpenSSL's
 # source for the SBOM). The build's outputs (build/<arch>/) are SCons targets of their own.
-GENERATORS = ("packaging/delivery.py", "packaging/certs.py", "packaging/sbom.py", "recipes/openssl/conandata.yml",
-              "src/wvds/version.py", "src/wvds/programs.py")
+GENERATORS = ("packaging/delivery.py", "packaging/certs.py", "packaging/sbom.py", "packaging/crypto_scan.py",
+              "recipes/openssl/conandata.yml", "src/wvds/version.py", "src/wvds/programs.py")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Contents:
     version: str = ""
     binaries: dict[str, bool] = field(default_factory=dict)  # native daemons (Nuitka)
     provider: dict[str, bool] = field(default_factory=dict)  # wvds.so OpenSSL provider + wvds-keyref
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes: "bin/<arch>", "lib/<arch>", "common"
 
     def all(self, what: str) -> bool:
         flags = getattr(self, what)
@@ -235,6 +237,21 @@ def render(text: str, contents: Contents) -> str:
     return re.sub(r"\n{3,}", "\n\n", "".join(out)).replace("@VERSION@", contents.version)
 
 
+def sizes(entries: list[Entry]) -> dict[str, int]:
+    """Bytes per top directory of an architecture (bin/<arch>, lib/<arch>) and of the rest ("common")."""
+    out: dict[str, int] = {}
+    for e in entries:
+        if e.link is None:
+            parts = e.dest.split("/")
+            key = "/".join(parts[:2]) if parts[0] in ("bin", "lib") and len(parts) > 2 else "common"
+            out[key] = out.get(key, 0) + (len(e.data) if e.data is not None else e.source.stat().st_size)
+    return out
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
 def contents_table(contents: Contents) -> str:
     yes = {True: "yes", False: "**not in this delivery**"}
     rows = ["| | " + " | ".join(contents.archs) + " |", "|---|" + "---|" * len(contents.archs)]
@@ -244,6 +261,16 @@ def contents_table(contents: Contents) -> str:
                 + " | ".join(yes[contents.binaries.get(a, False)] for a in contents.archs) + " |")
     rows.append("| OpenSSL provider `wvds.so` + `wvds-keyref` | "
                 + " | ".join(yes[contents.provider.get(a, False)] for a in contents.archs) + " |")
+    if contents.sizes:
+        for top, what in (("bin", "`bin/<arch>/` (programs and their libraries)"),
+                          ("lib", "`lib/<arch>/` (OpenSSL, FIPS provider, client library)")):
+            rows.append(f"| size of {what} | "
+                        + " | ".join(_mb(contents.sizes.get(f"{top}/{a}", 0)) for a in contents.archs) + " |")
+        common = contents.sizes.get("common", 0)
+        rows.append("| installed on the device (`bin/`, `lib/` of its architecture, header, examples, "
+                    "configuration, scripts; documents and certificates aside) | "
+                    + " | ".join(_mb(contents.sizes.get(f"bin/{a}", 0) + contents.sizes.get(f"lib/{a}", 0) + common)
+                                 for a in contents.archs) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -270,7 +297,9 @@ def collect(root: Path, build: Path, archs: list[str], version: str, epoch: int,
         bins = binary_entries(arch, build)
         contents.binaries[arch] = bool(bins)
         entries += prov + bins
-    entries += common_entries(root) + documents(root, contents)
+    entries += common_entries(root)
+    contents.sizes = sizes(entries)
+    entries += documents(root, contents)
     entries.append(Entry("VERSION", data=f"{version}\n".encode()))
     entries += [Entry(f"certs/{rel}", data=data) for rel, data in
                 sorted(certs.generate(openssl_for_tools(build, archs), version, epoch).items())]
@@ -278,6 +307,13 @@ def collect(root: Path, build: Path, archs: list[str], version: str, epoch: int,
     entries += [Entry(f"licenses/{rel}", data=data) for rel, data in sorted(licenses.items())]
     entries.append(Entry(f"sbom/wvds-crypto-svc-{version}.cdx.json", data=bom))
     return entries, contents
+
+
+def refuse_foreign_crypto(entries: list[Entry]) -> None:
+    """The product's only cryptography is OpenSSL 3.6.3 and its FIPS provider (crypto_scan.py)."""
+    foreign = [f for e in entries if e.link is None for f in crypto_scan.findings(e.dest, e.content())]
+    if foreign:
+        raise RuntimeError("the delivery would carry another crypto library:\n  " + "\n  ".join(foreign))
 
 
 def build_tarball(out_path: Path, top: str, entries: list[Entry], mtime: int) -> str:
@@ -382,6 +418,7 @@ def make(out_dir: Path, build: Path, archs: list[str], root: Path = ROOT, log=pr
     name = delivery_name(version)
     with tempfile.TemporaryDirectory(prefix="wvds-delivery-") as tmp:
         entries, contents = collect(root, build, archs, version, epoch, Path(tmp))
+    refuse_foreign_crypto(entries)
     for arch in archs:
         missing = [what for what in ("binaries", "provider") if not getattr(contents, what)[arch]]
         if missing:

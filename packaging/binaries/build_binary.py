@@ -39,10 +39,30 @@ INCLUDE_MODULES = ["wvds.keystore.memory", "wvds.keystore.file", "wvds.keystore.
 INCLUDE_PACKAGES = ["pkcs11"]
 # Standard library parts the product never imports; Nuitka would otherwise include all of the stdlib
 # (as bytecode) in case of dynamic imports. Each one is checked by running the test suite on the binaries.
+# What each costs, measured (docs/binaries.md, "Sizes"): the compressors, multiprocessing, XML
+# and the CJK codecs are about 4 MB of the program and its folder; the product's text is ASCII and UTF-8
+# (asn1crypto's string types need latin-1, UTF-16 and UTF-32, which stay; decimal stays for fractions).
+CJK_CODECS = ["big5", "big5hkscs", "cp932", "cp949", "cp950", "euc_jis_2004", "euc_jisx0213", "euc_jp", "euc_kr",
+              "gb18030", "gb2312", "gbk", "hz", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004",
+              "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr", "johab", "shift_jis", "shift_jis_2004",
+              "shift_jisx0213"]
 NOT_INCLUDED = ["tkinter", "turtle", "turtledemo", "idlelib", "lib2to3", "pydoc", "pydoc_data", "doctest",
                 "unittest", "test", "ensurepip", "venv", "distutils", "setuptools", "pip", "sqlite3", "dbm",
                 "curses", "xmlrpc", "imaplib", "poplib", "smtplib", "nntplib", "ftplib",
-                "telnetlib", "mailbox", "pickletools", "*.tests", "*.test"]
+                "telnetlib", "mailbox", "pickletools", "*.tests", "*.test",
+                "multiprocessing", "_multiprocessing", "_posixshmem", "concurrent.futures.process",
+                "_pydecimal", "lzma", "_lzma", "bz2", "_bz2", "tarfile",
+                "xml", "pyexpat", "plistlib", "html", "_markupbase", "cgi", "cgitb", "_pyio", "tomllib",
+                "configparser", "webbrowser", "mailcap", "netrc", "trace", "pstats", "timeit", "pyclbr",
+                "modulefinder", "symtable", "xdrlib", "sndhdr", "imghdr", "uu", "chunk", "crypt",
+                "_multibytecodec", "_codecs_cn", "_codecs_hk", "_codecs_iso2022", "_codecs_jp", "_codecs_kr",
+                "_codecs_tw", *(f"encodings.{c}" for c in CJK_CODECS),
+                # imported only lazily by what the programs use: pickle (logging's __reduce__), zipfile (shutil's
+                # archives, importlib.metadata/resources), email's modern API (EmailMessage; http.client and
+                # email.utils use the compat32 one), sysconfig's data (build variables)
+                "pickle", "_compat_pickle", "zipfile", "importlib.metadata", "importlib.resources", "email.policy",
+                "email.headerregistry", "email._header_value_parser", "email.generator", "email.contentmanager",
+                "email.mime", "_sysconfigdata*", "tracemalloc", "_aix_support", "_osx_support"]
 
 
 def nuitka_options(out: str = "/wvds/out") -> list[str]:
@@ -50,6 +70,7 @@ def nuitka_options(out: str = "/wvds/out") -> list[str]:
         "--mode=standalone",
         "--lto=no",
         "--python-flag=no_site",
+        "--python-flag=no_docstrings",  # about 1 MB; nothing reads __doc__ at run time (wvds, asn1crypto, pkcs11)
         f"--output-dir={out}",
         f"--output-filename={MULTICALL}",
         f"--report={out}/report.xml",
@@ -112,6 +133,9 @@ def build(arch: str, root: Path, site: Path, tools: Toolchain, repo: Path, out: 
         "CCACHE_MAXSIZE": "2G",
         "CCACHE_NOHASHDIR": "1",  # the build directory is the same path in every clone anyway
         "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "0"),
+        # after Nuitka's -O2: the compiled modules ~30 % smaller, unused helpers dropped (docs/binaries.md, "Sizes")
+        "CFLAGS": "-Os -ffunction-sections -fdata-sections",
+        "LDFLAGS": "-Wl,--gc-sections",
         **tools.env,
     }
     binds = [chroot.Bind(repo, "/wvds/src"), chroot.Bind(nuitka_tool(cache), "/wvds/tools"),

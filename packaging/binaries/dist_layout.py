@@ -8,9 +8,10 @@ bindings (which open libcrypto.so.3 by soname and get the copy already mapped) a
 use this one library - never a system copy, whatever the device has installed.
 
 The check afterwards is strict: every ELF file is for the target machine, every
-library any of them needs is in the folder or is part of glibc (or is the
-device's TPM stack, see compile_policy.py), and the OpenSSL files are
-byte-identical to the product's build.
+library any of them needs is in the folder or is part of glibc, the OpenSSL files
+are byte-identical to the product's build, and no file holds another crypto
+library (crypto_scan.py). The TPM stack (tpm2-tss) is the device's: wvds.tpm2
+opens it by soname at run time, so nothing here links it.
 """
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import crypto_scan
 from wvds.programs import MULTICALL, PROGRAMS
 OPENSSL_LIBS = ("libcrypto.so.3", "libssl.so.3")
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
 STRIP = {"x86_64": "strip", "aarch64": "aarch64-linux-gnu-strip"}  # host binutils
 # Provided by every Debian 12 system, never bundled: glibc, libgcc-s1 (Essential) and zlib1g (Priority
 # required; Nuitka never bundles libz, assuming it everywhere).
+# Extension modules Nuitka copies because CPython's start-up imports every codec, which the programs never
+# use: the CJK codecs (about 1 MB). Importing one of their encodings raises LookupError ("unknown encoding").
+UNUSED_EXTENSIONS = re.compile(r"^(_codecs_(cn|hk|iso2022|jp|kr|tw)|_multibytecodec)\.")
 SYSTEM_LIBS = re.compile(r"^(libc|libm|libpthread|libdl|librt|libutil|libresolv|libgcc_s|libz)\.so\.\d+$|^ld-linux-")
-PLATFORM_LIBS = re.compile(r"^libtss2-")  # the device's TPM stack (compile_policy.py)
 
 
 def sha256(path: Path) -> str:
@@ -54,10 +58,12 @@ def needed(path: Path) -> list[str]:
 
 
 def assemble(arch: str, dist: Path, openssl_lib: Path, dest: Path) -> dict:
-    """Copy dist to dest with our OpenSSL and the program links; verify; return the file inventory."""
+    """Copy dist to dest (without UNUSED_EXTENSIONS) with our OpenSSL and the program links; verify;
+    return the file inventory."""
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(dist, tmp, symlinks=True)
+    shutil.copytree(dist, tmp, symlinks=True,
+                    ignore=lambda _, names: [n for n in names if UNUSED_EXTENSIONS.match(n)])
     strip_debug_info(arch, tmp)
     for lib in OPENSSL_LIBS:
         shutil.copy2(openssl_lib / lib, tmp / lib)
@@ -93,7 +99,7 @@ def verify(arch: str, folder: Path, openssl_lib: Path) -> list[str]:
         if machine != ELF_MACHINE[arch]:
             problems.append(f"{rel}: ELF machine {machine}, not {arch}")
         for lib in needed(path):
-            if lib not in present and not SYSTEM_LIBS.match(lib) and not PLATFORM_LIBS.match(lib):
+            if lib not in present and not SYSTEM_LIBS.match(lib):
                 problems.append(f"{rel} needs {lib}, which is neither in the folder nor part of glibc")
     if elves < 3:
         problems.append(f"only {elves} ELF files: not a Nuitka standalone folder")
@@ -102,6 +108,7 @@ def verify(arch: str, folder: Path, openssl_lib: Path) -> list[str]:
             problems.append(f"{lib} is not the product's OpenSSL build")
     if b"OpenSSL 3.6." not in (folder / "libcrypto.so.3").read_bytes():
         problems.append("libcrypto.so.3 is not OpenSSL 3.6")
+    problems += [p.replace(str(folder) + "/", "") for p in crypto_scan.scan_paths([folder])]
     if not os.access(folder / MULTICALL, os.X_OK):
         problems.append(f"{MULTICALL} is missing or not executable")
     return problems

@@ -1,16 +1,16 @@
 """The third-party Python packages the binaries contain, built for the target architecture.
 
-The product imports asn1crypto (est_service), python-pkcs11 and tpm2-pytss (key
-store backends) and what they import (cryptography, cffi, packaging). Those
-with compiled parts must be aarch64 code in the aarch64 binaries, so they are
+The product imports asn1crypto (est_service) and python-pkcs11 (the PKCS#11 key
+store backend); the TPM backend binds tpm2-tss itself (wvds.tpm2), so no
+tpm2-pytss and none of what it imports (pyca/cryptography, cffi). Packages with
+compiled parts must be aarch64 code in the aarch64 binaries, so they are
 installed by the *root's* pip into a site directory for that root:
 
 1. download (on the host, with the pinned tool pip): wheels for the target
-   platform where PyPI has them, the sdist otherwise (tpm2-pytss), plus the
-   pinned build requirements of the sdists;
+   platform where PyPI has them, the sdist otherwise (marked "source" in
+   python-runtime.txt, none today), plus the pinned build requirements of the sdists;
 2. install (inside the root, offline: --no-index): pip picks the wheels and
-   builds the sdists with the root's compiler against the root's libraries
-   (libtss2-dev).
+   builds the sdists with the root's compiler against the root's libraries.
 
 Versions: those of requirements/dev.txt (the ones the tests from source use)
 unless python-runtime.txt pins one itself. The site directory is cached like

@@ -12,7 +12,8 @@ under (the basename of argv[0], as busybox does); started as ``wvds`` (or as
 (wvds.programs.version_text, which they use when started from source too): product
 version, the OpenSSL the process really uses (ssl and our ctypes bindings alike)
 and the state of the FIPS provider. ``wvds --self-check`` checks what a delivered
-binary promises (one libcrypto, ours; ssl and hashlib in it; MD5 refused) and
+binary promises (one libcrypto, ours; ssl and hashlib in it; MD5 refused; with the
+TPM backend and the device's tpm2-tss loaded, still no crypto library but ours) and
 prints the findings as JSON: for the tests, the installer and the QEMU smoke test.
 
 hashlib: Python's hashlib falls back to its own built-in MD5, SHA-1, SHA-2, SHA-3
@@ -116,6 +117,22 @@ def mapped_libraries(prefix: str) -> list[str]:
     return sorted(found)
 
 
+# Shared objects and Python modules of crypto libraries other than ours: none may be in the process.
+FOREIGN_LIBRARIES = ("libgnutls", "libgcrypt", "libnettle", "libhogweed", "libsodium", "libmbedcrypto", "libwolfssl",
+                     "libbotan", "libnss3", "libfreebl", "_rust.", "_cffi_backend")
+FOREIGN_MODULES = ("cryptography", "cffi", "_cffi_backend", "tpm2_pytss", "nacl", "Crypto", "Cryptodome")
+
+
+def load_tpm_backend() -> str:
+    """Import the TPM key store and engine, which load the device's tpm2-tss: what the service runs with."""
+    try:
+        import wvds.crypto_service.engines.tpm  # noqa: F401
+        import wvds.keystore.tpm  # noqa: F401
+    except ImportError as e:
+        return f"not installed ({e})"
+    return "loaded: " + ", ".join(os.path.basename(p) for p in mapped_libraries("libtss2-"))
+
+
 def self_check() -> dict:
     """What a delivered binary must hold to; "problems" is empty when it does."""
     import hashlib
@@ -149,6 +166,12 @@ def self_check() -> dict:
     out["sha256_hashlib"] = type(hashlib.sha256()).__module__ + "." + type(hashlib.sha256()).__name__
     if not out["sha256_hashlib"].startswith("_hashlib."):
         problems.append(f"hashlib.sha256 is {out['sha256_hashlib']}, not OpenSSL's")
+    out["tpm_backend"] = load_tpm_backend()
+    out["foreign_crypto_libraries"] = [p for prefix in FOREIGN_LIBRARIES for p in mapped_libraries(prefix)]
+    out["foreign_crypto_modules"] = sorted(m for m in sys.modules if m.split(".")[0] in FOREIGN_MODULES)
+    for what in ("foreign_crypto_libraries", "foreign_crypto_modules"):
+        if out[what]:
+            problems.append(f"another crypto library in the process: {out[what]}")
     out["libcrypto"] = mapped_libraries("libcrypto.so")
     out["libssl"] = mapped_libraries("libssl.so")
     for lib in ("libcrypto", "libssl"):

@@ -53,8 +53,9 @@ def test_version_without_fips_configuration_says_so(programs):
 
 
 def test_self_check_one_libcrypto_ours_md5_refused(programs, fips_env):
-    """Inside the binary: ssl, hashlib and wvds.ossl share one libcrypto, the one shipped beside it
-    (read from /proc/self/maps); hashlib refuses MD5 and BLAKE2 instead of falling back to built-ins."""
+    """Inside the binary: ssl, hashlib, wvds.ossl and - with the TPM backend loaded - the machine's tpm2-tss
+    share one libcrypto, the one shipped beside it (read from /proc/self/maps), and no other crypto library
+    or module is in the process; hashlib refuses MD5 and BLAKE2 instead of falling back to built-ins."""
     r = run(programs, fips_env, "wvds", "--self-check")
     report = json.loads(r.stdout)
     assert r.returncode == 0 and report["problems"] == [], report
@@ -63,6 +64,9 @@ def test_self_check_one_libcrypto_ours_md5_refused(programs, fips_env):
     assert report["libcrypto"] == [str((bin_dir(programs.target.arch) / "libcrypto.so.3").resolve())]
     assert report["md5_hashlib_constructor"].startswith("refused") and report["md5_fetchable"] is False
     assert report["fips_provider"]["providers"] == ["base", "fips"]
+    assert report["foreign_crypto_libraries"] == [] and report["foreign_crypto_modules"] == []
+    if programs.target.arch == "x86_64":  # this machine's tpm2-tss (the aarch64 userland has none)
+        assert report["tpm_backend"].startswith("loaded: libtss2-esys"), report["tpm_backend"]
 
 
 def test_running_service_maps_only_our_libcrypto(programs, fips_env, tmp_path):

@@ -67,7 +67,7 @@ def test_sbom_covers_the_native_programs_when_shipped(bom, delivery, unpacked):
         return
     assert {"cpython", "nuitka", "wvds-daemons"} <= names
     # every third-party distribution Nuitka put into a program (its own report), with version and license;
-    # packages installed only as dependencies of others and never imported (pycparser, packaging) are not in
+    # packages installed only as dependencies of others and never imported are not in
     pypi = {c["name"].lower(): c for c in bom["components"] if c.get("purl", "").startswith("pkg:pypi/")}
     for arch in ARCHS:
         report = ROOT / "build" / arch / "nuitka" / "report.xml"
@@ -75,7 +75,9 @@ def test_sbom_covers_the_native_programs_when_shipped(bom, delivery, unpacked):
             continue
         compiled_in = {m.get("distribution") for m in ET.parse(report).getroot().iter("module")
                        if m.get("distribution")}
-        assert {"asn1crypto", "cryptography"} <= compiled_in
+        dists = {n.lower().replace("_", "-") for n in compiled_in}
+        assert {"asn1crypto", "python-pkcs11"} <= dists  # and no second crypto library (crypto_scan.py)
+        assert not dists & {"cryptography", "cffi", "tpm2-pytss", "pycparser"}, dists
         for name in compiled_in:
             assert name.lower() in pypi or name.lower().replace("_", "-") in pypi, (arch, name)
     for c in pypi.values():

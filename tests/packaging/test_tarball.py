@@ -89,6 +89,19 @@ def test_executables_and_shebangs(delivery):
         assert members[name].mode == 0o644, name
 
 
+def test_readme_states_the_sizes_of_what_it_ships(unpacked):
+    """README_OEM's contents table gives each architecture's bin/ and lib/ size: they are the real ones."""
+    readme = (unpacked / "README_OEM.md").read_text()
+    for top in ("bin", "lib"):
+        row = next(line for line in readme.splitlines() if line.startswith(f"| size of `{top}/<arch>/`"))
+        stated = [c.strip() for c in row.strip("|").split("|")[1:]]
+        for arch, cell in zip(ARCHS, stated):
+            files = [p for p in (unpacked / top / arch).rglob("*") if p.is_file() and not p.is_symlink()]
+            real = sum(p.stat().st_size for p in files)
+            assert cell == f"{real / 1e6:.1f} MB", (top, arch, cell, real)
+    assert "| installed on the device" in readme
+
+
 def test_sha256sums_cover_every_file(unpacked):
     listed = {}
     for line in (unpacked / "SHA256SUMS").read_text().splitlines():

@@ -20,6 +20,8 @@ from wvds.algorithms import REGISTRY
 from wvds.crypto_service.engines.base import ElementEngine
 from wvds.keystore import KeyRecord, KeyStoreError
 from wvds.protocol.constants import Algorithm, KeyFormat
+from wvds.tpm2 import wire
+from wvds.tpm2.esys import TpmError
 
 MAX_HASH_CHUNK = 1024  # MAX_DIGEST_BUFFER of TPM 2.0 implementations
 _BLOBS = struct.Struct("<H")  # material = len(public) u16 || public || private
@@ -36,91 +38,64 @@ class TpmEcKey:
         return self.point
 
 
-def _alg(digest: str):
-    from tpm2_pytss.constants import TPM2_ALG
-    return {"SHA256": TPM2_ALG.SHA256, "SHA384": TPM2_ALG.SHA384, "SHA512": TPM2_ALG.SHA512}[digest]
-
-
 class TpmEngine(ElementEngine):
     name = "tpm"
 
     def generate(self, key_id: int, algorithm: Algorithm) -> tuple[KeyFormat, bytes, Any]:
-        from tpm2_pytss import TSS2_Exception
         if algorithm not in self.algorithms():
             raise KeyStoreError(f"{algorithm.name} keys are not generated in the TPM (keystore.native)")
         try:
             material, handle = self.store.run(lambda: self._create(algorithm))
-        except TSS2_Exception as e:
+        except (TpmError, wire.WireError) as e:
             raise KeyStoreError(f"the TPM could not create an ECDSA P-256 key ({e})") from None
         return KeyFormat.RAW, material, handle
 
     def _create(self, algorithm: Algorithm) -> tuple[bytes, TpmEcKey]:
         """Under the TPM lock (store.run)."""
-        from tpm2_pytss.constants import TPMA_OBJECT
-        from tpm2_pytss.types import TPM2B_PUBLIC
-        attrs = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
-                 | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.SIGN_ENCRYPT)
-        # the scheme is chosen at each signature
-        template = TPM2B_PUBLIC.parse(f"{REGISTRY[algorithm].tpm_curve}:null:null", objectAttributes=attrs)
-        ctx = self.store.ctx
-        private, public = ctx.create(self.store.primary, None, template)[:2]  # TSS2_Exception: generate reports it
-        pub, priv = public.marshal(), private.marshal()
-        return _BLOBS.pack(len(pub)) + pub + priv, TpmEcKey(pub, priv, _point(public))
+        attrs = wire.FIXEDTPM | wire.FIXEDPARENT | wire.SENSITIVEDATAORIGIN | wire.USERWITHAUTH | wire.SIGN_ENCRYPT
+        template = wire.ecc_template(REGISTRY[algorithm].tpm_curve, attrs)  # the scheme is chosen at each signature
+        priv, pub = self.store.ctx.create(self.store.primary, wire.sensitive_create(), template)
+        return _BLOBS.pack(len(pub)) + pub + priv, TpmEcKey(pub, priv, wire.ecc_public_point(pub))
 
     def open(self, record: KeyRecord) -> Any:
-        from tpm2_pytss.types import TPM2B_PUBLIC
         m = record.material
         if record.algorithm != Algorithm.ECDSA_P256 or len(m) < _BLOBS.size:
             raise KeyStoreError("not a TPM ECDSA P-256 key record")
         (n,) = _BLOBS.unpack_from(m)
         pub, priv = m[_BLOBS.size:_BLOBS.size + n], m[_BLOBS.size + n:]
         try:
-            public = TPM2B_PUBLIC.unmarshal(pub)[0]
-        except Exception:  # noqa: BLE001
+            wire.tpm2b_content(priv)
+            return TpmEcKey(pub, priv, wire.ecc_public_point(pub))
+        except wire.WireError:
             raise KeyStoreError("malformed TPM key blob") from None
-        return TpmEcKey(pub, priv, _point(public))
 
     def ecdsa_sign(self, key, data: bytes, digest: str, prehashed: bool) -> bytes:
-        from tpm2_pytss import TSS2_Exception
         try:
-            sig = self.store.run(lambda: self._sign(key.handle, data, digest, prehashed))
-        except (TSS2_Exception, KeyStoreError) as e:  # a TPM error, or no TPM reachable right now
+            r, s = wire.ecdsa_signature(self.store.run(lambda: self._sign(key.handle, data, digest, prehashed)))
+        except (TpmError, wire.WireError, KeyStoreError) as e:  # a TPM error, or no TPM reachable right now
             raise ossl.OsslError(f"ECDSA in the TPM failed: {e}") from None
-        return _der_signature(bytes(sig.signature.ecdsa.signatureR), bytes(sig.signature.ecdsa.signatureS))
+        return _der_signature(r, s)
 
-    def _sign(self, handle: TpmEcKey, data: bytes, digest: str, prehashed: bool):
+    def _sign(self, handle: TpmEcKey, data: bytes, digest: str, prehashed: bool) -> bytes:
         """Under the TPM lock. Uses the store's current ESAPI context and primary: a reconnect changes them."""
-        from tpm2_pytss.constants import TPM2_ALG, TPM2_RH, TPM2_ST
-        from tpm2_pytss.types import TPM2B_DIGEST, TPM2B_PRIVATE, TPM2B_PUBLIC, TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
-        ctx, alg = self.store.ctx, _alg(digest)
-        value = data if prehashed else _tpm_hash(ctx, data, alg)
-        loaded = ctx.load(self.store.primary, TPM2B_PRIVATE.unmarshal(handle.private)[0],
-                          TPM2B_PUBLIC.unmarshal(handle.public)[0])
+        ctx = self.store.ctx
+        value = data if prehashed else _tpm_hash(ctx, data, digest)
+        loaded = ctx.load(self.store.primary, handle.private, handle.public)
         try:
-            scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.ECDSA)
-            scheme.details.ecdsa.hashAlg = alg
-            return ctx.sign(loaded, TPM2B_DIGEST(value), scheme,
-                            TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL))
+            return ctx.sign(loaded, value, wire.ecdsa_scheme(digest), wire.null_hashcheck())
         finally:
-            ctx.flush_context(loaded)
+            ctx.flush(loaded)
 
 
-def _tpm_hash(ctx, data: bytes, alg) -> bytes:
-    from tpm2_pytss.constants import ESYS_TR
-    from tpm2_pytss.types import TPM2B_AUTH, TPM2B_MAX_BUFFER
+def _tpm_hash(ctx, data: bytes, digest: str) -> bytes:
     if len(data) <= MAX_HASH_CHUNK:
-        return bytes(ctx.hash(TPM2B_MAX_BUFFER(data), alg, ESYS_TR.OWNER)[0])
-    seq = ctx.hash_sequence_start(TPM2B_AUTH(), alg)
-    ctx.tr_set_auth(seq, b"")
+        return ctx.hash(data, digest)
+    seq = ctx.hash_sequence_start(digest)
+    ctx.set_auth(seq, b"")
     for i in range(0, len(data) - MAX_HASH_CHUNK, MAX_HASH_CHUNK):
-        ctx.sequence_update(seq, TPM2B_MAX_BUFFER(data[i:i + MAX_HASH_CHUNK]))
+        ctx.sequence_update(seq, data[i:i + MAX_HASH_CHUNK])
     rest = len(data) - (len(data) - 1) % MAX_HASH_CHUNK - 1
-    return bytes(ctx.sequence_complete(seq, TPM2B_MAX_BUFFER(data[rest:]), ESYS_TR.OWNER)[0])
-
-
-def _point(public) -> bytes:
-    u = public.publicArea.unique.ecc
-    return b"\x04" + bytes(u.x).rjust(32, b"\0") + bytes(u.y).rjust(32, b"\0")
+    return ctx.sequence_complete(seq, data[rest:])
 
 
 def _der_int(value: bytes) -> bytes:
