@@ -101,6 +101,35 @@ def test_rate_limit_applies_to_the_fast_path(make_service):
         assert results[4:] == [Status.RATE_LIMITED] * 4
 
 
+def test_random_is_answered_in_c(make_service):
+    """RANDOM never reaches the Python dispatcher unless it is malformed; the bytes are fresh every time."""
+    svc = make_service()
+    with Client(svc.socket) as c, RawClient(svc.socket) as raw:
+        sizes = [0, 1, 16, 31, 1000, 65536]
+        assert [len(c.random(n)) for n in sizes] == sizes
+        draws = {c.random(16) for _ in range(500)}
+        assert len(draws) == 500
+        big = c.random(65536)
+        assert len(set(big)) == 256 and big.count(0) < 400  # 256 expected: not a zeroed or stale area
+        assert python_answered(svc, "RANDOM") == 0
+        frame = pack_request(RequestType.RANDOM, struct.pack("<I", 16))
+        assert parse_response(raw.roundtrip(frame))[0] == Status.SUCCESS  # a second connection: C at once
+        too_big = pack_request(RequestType.RANDOM, struct.pack("<I", 65537))
+        assert parse_response(raw.roundtrip(too_big))[0] == Status.PAYLOAD_TOO_LARGE
+        for bad in (b"", b"\x10\0\0", b"\x10\0\0\0\0"):
+            assert parse_response(raw.roundtrip(pack_request(RequestType.RANDOM, bad)))[0] == Status.INVALID_PAYLOAD
+        assert parse_response(raw.roundtrip(frame[:3] + b"\x01" + frame[4:]))[0] == Status.INVALID_HEADER  # flags
+        assert parse_response(raw.roundtrip(frame[:-1]))[0] == Status.INVALID_PAYLOAD  # length mismatch
+        assert python_answered(svc, "RANDOM") == 4  # the bad payloads (a bad header is logged without a type)
+
+
+def test_rate_limit_applies_to_random_in_c(make_service):
+    svc = make_service(limits={"rate_limit": {"requests_per_second": 1, "burst": 5, "cooldown_ms": 5000}})
+    with Client(svc.socket) as c:
+        results = [status_of(c.random, 16) for _ in range(8)]
+        assert results == [Status.SUCCESS] * 5 + [Status.RATE_LIMITED] * 3
+
+
 def test_replay_detection_stays_exact(make_service):
     """Replay protection is the default and holds on the C path: the window lives in C (replay.c)."""
     svc = make_service()

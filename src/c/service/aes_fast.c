@@ -1,4 +1,4 @@
-/* crypto_service's AES-256-GCM fast path: see wvds_srv.h for what it answers and
+/* crypto_service's fast path - AES-256-GCM and RANDOM: see wvds_srv.h for what it answers and
  * docs/transport.md ("Fast path") for why.
  *
  * Shared-memory rules: the header, key id and AAD length are copied out of the slot
@@ -14,6 +14,7 @@
 #include <openssl/core.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -36,6 +37,7 @@ static struct {
     __typeof__(&EVP_DecryptFinal_ex) decrypt_final;
     __typeof__(&EVP_CIPHER_CTX_ctrl) ctx_ctrl;
     __typeof__(&EVP_CIPHER_CTX_get_params) ctx_get_params;
+    __typeof__(&RAND_bytes_ex) rand_bytes;
 } ossl;
 static atomic_bool ossl_ready;
 
@@ -43,7 +45,7 @@ int wvds_srv_fast_setup(const wvds_srv_ossl *f)
 {
     if (!f || !f->cipher || !f->ctx_new || !f->ctx_free || !f->encrypt_init || !f->encrypt_update ||
         !f->encrypt_final || !f->decrypt_init || !f->decrypt_update || !f->decrypt_final || !f->ctx_ctrl ||
-        !f->ctx_get_params || atomic_load(&ossl_ready))
+        !f->ctx_get_params || !f->rand_bytes || atomic_load(&ossl_ready))
         return -1;
     ossl.cipher = f->cipher;
     ossl.ctx_new = (__typeof__(ossl.ctx_new))f->ctx_new;
@@ -56,6 +58,7 @@ int wvds_srv_fast_setup(const wvds_srv_ossl *f)
     ossl.decrypt_final = (__typeof__(ossl.decrypt_final))f->decrypt_final;
     ossl.ctx_ctrl = (__typeof__(ossl.ctx_ctrl))f->ctx_ctrl;
     ossl.ctx_get_params = (__typeof__(ossl.ctx_get_params))f->ctx_get_params;
+    ossl.rand_bytes = (__typeof__(ossl.rand_bytes))f->rand_bytes;
     atomic_store(&ossl_ready, true);
     return 0;
 }
@@ -363,6 +366,8 @@ static uint32_t le32(const uint8_t *p)
 
 /* AES request payload before the AAD: key id (u32), AAD length (u16). */
 #define AES_FIXED 6u
+/* RANDOM request payload: the length (u32), nothing else. */
+#define RANDOM_FIXED 4u
 
 /* The response header for a SUCCESS with `payload_len` bytes already in place, then DONE. */
 static void publish(void *shm, unsigned slot, size_t payload_len)
@@ -469,20 +474,39 @@ static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key
     return ok;
 }
 
+/* RANDOM: `n` bytes from the DRBG the Python path uses (the default library context, fips=yes),
+ * written straight into the response area: they are the client's anyway. Only a well-formed
+ * request (exactly a u32 length, at most MAX_PAYLOAD) within the rate limit is answered here;
+ * a bad one, a refused token or a DRBG failure goes to Python for its status. */
+static int random_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t payload_len, uint32_t n)
+{
+    if (payload_len != RANDOM_FIXED || n > WVDS_MAX_PAYLOAD || n > WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE ||
+        !wvds_srv_bucket_allow(f->bucket))
+        return 0;
+    uint8_t *r = wvds_slot_response(shm, slot);
+    if (n > 0 && ossl.rand_bytes(NULL, r + WVDS_HEADER_SIZE, n, 0) <= 0)
+        return 0;
+    publish(shm, slot, n);
+    return 1;
+}
+
 int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t req_len)
 {
-    uint8_t head[WVDS_HEADER_SIZE + AES_FIXED];
+    uint8_t head[WVDS_HEADER_SIZE + AES_FIXED] = {0};
     if (!atomic_load_explicit(&ossl_ready, memory_order_acquire) || atomic_load(&f->stopped) ||
-        req_len < sizeof head || req_len > WVDS_SLOT_REQ_AREA)
+        req_len < WVDS_HEADER_SIZE + RANDOM_FIXED || req_len > WVDS_SLOT_REQ_AREA)
         return 0;
     const uint8_t *req = wvds_slot_request(shm, slot);
-    memcpy(head, req, sizeof head);
+    memcpy(head, req, req_len < sizeof head ? req_len : sizeof head);
     uint32_t payload_len = req_len - WVDS_HEADER_SIZE, key_id = le32(head + 8);
+    if (head[0] != WVDS_REQUEST_MAGIC || head[1] != WVDS_PROTOCOL_VERSION || head[3] != 0 ||
+        le32(head + 4) != payload_len)
+        return 0;
+    if (head[2] == WVDS_REQ_RANDOM)
+        return random_answer(f, shm, slot, payload_len, le32(head + 8));
     uint32_t aad_len = (uint32_t)head[12] | (uint32_t)head[13] << 8;
     bool enc = head[2] == WVDS_REQ_AES_ENCRYPT;
-    if (head[0] != WVDS_REQUEST_MAGIC || head[1] != WVDS_PROTOCOL_VERSION || head[3] != 0 ||
-        le32(head + 4) != payload_len || (!enc && head[2] != WVDS_REQ_AES_DECRYPT) ||
-        payload_len < AES_FIXED + aad_len)
+    if (req_len < sizeof head || (!enc && head[2] != WVDS_REQ_AES_DECRYPT) || payload_len < AES_FIXED + aad_len)
         return 0;
     uint32_t data_len = payload_len - AES_FIXED - aad_len;
     if (!enc && data_len < WVDS_GCM_NONCE_SIZE + WVDS_GCM_TAG_SIZE)

@@ -10,7 +10,8 @@
  * passes it with the doorbell eventfd to the client; then one thread per client calls
  * wvds_srv_serve in a loop while any thread may call wvds_srv_complete for the slots it was
  * given. What the fast path answers: AES_ENCRYPT and AES_DECRYPT requests that would succeed
- * for keys the Python path has granted (after its ownership and policy checks); every other
+ * for keys the Python path has granted (after its ownership and policy checks), and RANDOM
+ * requests that would succeed (the rate limit applies to both); every other
  * request - every error, a first use, a counter reservation, a replayed nonce, a failed tag -
  * goes to the Python path unchanged, so both paths give the same answers.
  */
@@ -64,6 +65,7 @@ typedef struct wvds_srv_ossl {
     void *decrypt_final;                /* EVP_DecryptFinal_ex */
     void *ctx_ctrl;                     /* EVP_CIPHER_CTX_ctrl */
     void *ctx_get_params;               /* EVP_CIPHER_CTX_get_params */
+    void *rand_bytes;                   /* RAND_bytes_ex, called with the default library context (the service's: fips=yes) */
 } wvds_srv_ossl;
 
 /* Bytes of shared memory for slot_count slots (SHM_SLOTS_OFFSET + slot_count * SLOT_SIZE); 0 if slot_count is
@@ -183,8 +185,9 @@ WVDS_SRV_API int wvds_srv_aes_key_replay_floor(wvds_srv_aes_key *k, uint32_t epo
 
 /* One client's fast path: `bucket` its rate limiter (not owned; must outlive the session), `limit` the
  * configured GCM invocation limit. It answers AES_ENCRYPT/AES_DECRYPT requests that would succeed, for
- * granted keys whose counter is below the reservation and the limit, while the bucket allows; everything else
- * (every error, a replayed nonce, a failed tag ...) goes to the caller unchanged.
+ * granted keys whose counter is below the reservation and the limit, and well-formed RANDOM requests of at
+ * most MAX_PAYLOAD bytes, while the bucket allows; everything else (every error, a replayed nonce, a failed
+ * tag ...) goes to the caller unchanged.
  */
 WVDS_SRV_API wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit);
 

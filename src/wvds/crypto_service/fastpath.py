@@ -32,7 +32,7 @@ def enable() -> None:
     Python path. Once per process."""
     global _enabled
     if not _enabled:
-        if lib().wvds_srv_fast_setup(ctypes.byref(bind.STRUCTS["wvds_srv_ossl"](**ossl.gcm_entry_points()))) != 0:
+        if lib().wvds_srv_fast_setup(ctypes.byref(bind.STRUCTS["wvds_srv_ossl"](**ossl.fast_path_entry_points()))) != 0:
             raise RuntimeError("the AES fast path refused the libcrypto entry points")
         _enabled = True
 

@@ -134,7 +134,8 @@ OSSL_ENTRY_POINTS = Struct("wvds_srv_ossl", tuple(("void *", name, fn) for name,
     ("encrypt_init", "EVP_EncryptInit_ex2"), ("encrypt_update", "EVP_EncryptUpdate"),
     ("encrypt_final", "EVP_EncryptFinal_ex"), ("decrypt_init", "EVP_DecryptInit_ex2"),
     ("decrypt_update", "EVP_DecryptUpdate"), ("decrypt_final", "EVP_DecryptFinal_ex"),
-    ("ctx_ctrl", "EVP_CIPHER_CTX_ctrl"), ("ctx_get_params", "EVP_CIPHER_CTX_get_params"))),
+    ("ctx_ctrl", "EVP_CIPHER_CTX_ctrl"), ("ctx_get_params", "EVP_CIPHER_CTX_get_params"),
+    ("rand_bytes", "RAND_bytes_ex, called with the default library context (the service's: fips=yes)"))),
     "The libcrypto functions the fast path calls (addresses from the service's libcrypto, prototypes those of "
     "OpenSSL 3) and the cipher: the library is compiled against OpenSSL's headers but never links libcrypto.")
 
@@ -221,8 +222,9 @@ SERVICE = (
     _fn(_S, "wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit)",
         "One client's fast path: `bucket` its rate limiter (not owned; must outlive the session), `limit` the "
         "configured GCM invocation limit. It answers AES_ENCRYPT/AES_DECRYPT requests that would succeed, for "
-        "granted keys whose counter is below the reservation and the limit, while the bucket allows; everything "
-        "else (every error, a replayed nonce, a failed tag ...) goes to the caller unchanged."),
+        "granted keys whose counter is below the reservation and the limit, and well-formed RANDOM requests of at "
+        "most MAX_PAYLOAD bytes, while the bucket allows; everything else (every error, a replayed nonce, a failed "
+        "tag ...) goes to the caller unchanged."),
     _fn(_S, "int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key, uint32_t usage)",
         "Lets this client's AES requests for key_id use `key` for the operations in usage (ENCRYPT | DECRYPT; "
         "other bits ignored), after the caller has checked ownership and policy. Takes its own reference. "

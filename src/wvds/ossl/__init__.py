@@ -16,7 +16,7 @@ Every failure raises OsslError (with OpenSSL's reason text); malformed input is
 refused in Python (InvalidInputError, also an OsslError and a ValueError) before
 it reaches C. Nothing here loads libcrypto at import time.
 """
-from wvds.ossl.aead import aes_gcm_decrypt, aes_gcm_encrypt, gcm_entry_points
+from wvds.ossl.aead import aes_gcm_decrypt, aes_gcm_encrypt, fast_path_entry_points
 from wvds.ossl.errors import AuthenticationError, InvalidInputError, OsslError
 from wvds.ossl.fips import FipsInfo, load
 from wvds.ossl.kdf import hkdf_sha256, pbkdf2_sha256
@@ -28,7 +28,7 @@ from wvds.ossl.signatures import ecdsa_sign, ecdsa_verify, mldsa_sign, mldsa_ver
 
 __all__ = [
     "OsslError", "AuthenticationError", "InvalidInputError", "FipsInfo", "load", "random_bytes",
-    "aes_gcm_encrypt", "aes_gcm_decrypt", "gcm_entry_points", "hkdf_sha256", "pbkdf2_sha256", "ALGORITHMS", "PKey",
+    "aes_gcm_encrypt", "aes_gcm_decrypt", "fast_path_entry_points", "hkdf_sha256", "pbkdf2_sha256", "ALGORITHMS", "PKey",
     "generate_key",
     "key_from_seed", "key_from_private", "key_from_public", "public_key_der", "mldsa_sign", "mldsa_verify",
     "slhdsa_sign", "slhdsa_verify", "ecdsa_sign", "ecdsa_verify", "mlkem_encapsulate", "mlkem_decapsulate",

@@ -115,12 +115,14 @@ _FAST_PATH_FUNCTIONS = {
     "encrypt_final": "EVP_EncryptFinal_ex", "decrypt_init": "EVP_DecryptInit_ex2",
     "decrypt_update": "EVP_DecryptUpdate", "decrypt_final": "EVP_DecryptFinal_ex",
     "ctx_ctrl": "EVP_CIPHER_CTX_ctrl", "ctx_get_params": "EVP_CIPHER_CTX_get_params",
+    "rand_bytes": "RAND_bytes_ex",  # RANDOM, as wvds.ossl.random_bytes calls it
 }
 
 
-def gcm_entry_points() -> dict[str, int]:
+def fast_path_entry_points() -> dict[str, int]:
     """Addresses of the libcrypto functions above and of the fetched AES-256-GCM cipher (fips=yes), for
-    crypto_service's C fast path: it then does exactly what these functions do, in the same library."""
+    crypto_service's C fast path (AES-GCM and RANDOM): it then does exactly what this package does, in the
+    same library."""
     lib = _lib.ready()
     points = {field: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
               for field, name in _FAST_PATH_FUNCTIONS.items()}
