@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wvds_crypto_service: cannot start: {e}", file=sys.stderr)
         service.stop()
         return 1
+    from wvds.crypto_service.memory import release_startup_pages
+    release_startup_pages()
     while not done.wait(1.0):
         pass
     service.stop()
