@@ -1,9 +1,9 @@
 """Benchmark crypto_service against in-process OpenSSL on this machine.
 
-    python bench/run_bench.py [--seconds 2] [--json out.json]
+    python bench/run_bench.py [--seconds 2] [--json out.json] [--programs source|x86_64-binary]
 
 Builds bench_service.c against the C client library and our OpenSSL, starts a
-crypto_service (from source, FIPS mode, rate limit off), runs the measurements
+crypto_service (from source or the x86_64 Nuitka binary, FIPS mode, rate limit off), runs the measurements
 and prints them with the ratios and the machine they were taken on. Run it on an
 otherwise idle machine: there are only 2 cores here and the service, the client
 and the in-process baseline share them.
@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
 
+from support.binaries import SOURCE, binaries  # noqa: E402
 from support.fips import fipsinstall  # noqa: E402
 from support.service import ServiceProcess, base_config, clib_path, file_keystore  # noqa: E402
 from support.targets import HOST  # noqa: E402
@@ -58,7 +59,11 @@ def main() -> int:
                          "creation is an fsync too: the ML-KEM keygen figure then measures the disk)")
     ap.add_argument("--replay-sync", action="store_true",
                     help="limits.replay_sync: flush each replay window update before answering (implies --keystore file)")
+    ap.add_argument("--programs", choices=("source", "x86_64-binary"), default="source",
+                    help="the service from source, or the compiled x86_64 program (build/x86_64/bin)")
     args = ap.parse_args()
+    programs = SOURCE if args.programs == "source" else binaries("x86_64")
+    programs.check_built()
     if args.replay_sync:
         args.keystore = "file"
     with tempfile.TemporaryDirectory(prefix="wvds-bench-") as tmp:
@@ -69,7 +74,7 @@ def main() -> int:
         cfg = base_config(work, limits={"rate_limit": {"requests_per_second": 0}, "max_keys_per_client": 1_000_000,
                                         "replay_sync": args.replay_sync},
                          keystore=store, log={"level": "info"})
-        with ServiceProcess(HOST, env, work, cfg) as svc:
+        with ServiceProcess(HOST, env, work, cfg, programs=programs) as svc:
             out = subprocess.run([exe, svc.socket, str(args.seconds)], env=env, capture_output=True, text=True)
         if out.returncode:
             print(out.stdout, out.stderr, file=sys.stderr)
@@ -77,7 +82,8 @@ def main() -> int:
     r = json.loads(out.stdout)
     print(f"machine: {machine()}")
     print("all figures: service through the C client library vs OpenSSL EVP in the same process, FIPS provider;")
-    print(f"{args.keystore} key store (in {tempfile.gettempdir()}), limits.replay_sync {str(args.replay_sync).lower()}\n")
+    print(f"service: {args.programs}; {args.keystore} key store (in {tempfile.gettempdir()}), "
+          f"limits.replay_sync {str(args.replay_sync).lower()}\n")
     lat, evp = r["aes64_service_us"], r["aes64_inprocess_us"]
     print(f"RANDOM 16 B round trip     p50 {r['random16_service_us']['p50']:7.1f} us  "
           f"p99 {r['random16_service_us']['p99']:7.1f} us")
@@ -104,7 +110,7 @@ def main() -> int:
     for row in r["mldsa65_sign_scaling"]:
         compare(f"ML-DSA-65 sign, {row['clients']} clients (in-process: threads)", row, "/s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), **r}, indent=2))
+        Path(args.json).write_text(json.dumps({"machine": machine(), "programs": args.programs, **r}, indent=2))
     return 0
 
 

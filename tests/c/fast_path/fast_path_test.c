@@ -1,4 +1,4 @@
-/* Unit test of crypto_service's AES fast path (src/c/service/aes_fast.c, bucket.c), in C
+/* Unit test of crypto_service's fast path, AES and RANDOM (src/c/service/aes_fast.c, bucket.c), in C
  * with the real libcrypto, run by tests/c/test_fast_path.py under ASan/UBSan natively and
  * hardened under qemu-user. The service is played by this program: it writes request
  * frames into a slot, marks it BUSY as wvds_srv_next would, and calls wvds_srv_fast_answer.
@@ -6,8 +6,10 @@
  * Checks: answers only what it should (grants, usage, header, lengths, counters, limit,
  * bucket, stop, retired keys), every answer is right (checked with EVP independently), the
  * nonce is never repeated, a refused request leaves the slot untouched, and random frames
- * never crash it. Prints PASS. */
+ * never crash it; RANDOM only for exactly a u32 length of at most MAX_PAYLOAD, within the
+ * bucket, with fresh bytes. Prints PASS. */
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,20 @@ static uint32_t build(uint8_t type, uint32_t key_id, const uint8_t *aad, uint16_
     atomic_store(&h->state, WVDS_SLOT_BUSY);
     atomic_store(&h->resp_len, 0);
     return 8 + plen;
+}
+
+/* A RANDOM frame with `plen` payload bytes (the first four: n), offered to the fast path: 1 if it answered. */
+static int offer_random(wvds_srv_fast *f, uint32_t n, uint32_t plen)
+{
+    uint8_t *r = wvds_slot_request(shm, 0);
+    r[0] = WVDS_REQUEST_MAGIC, r[1] = WVDS_PROTOCOL_VERSION, r[2] = WVDS_REQ_RANDOM, r[3] = 0;
+    memcpy(r + 4, &plen, 4);
+    memset(r + 8, 0, plen);
+    memcpy(r + 8, &n, plen < 4 ? plen : 4);
+    wvds_slot_header *h = wvds_slot_at(shm, 0);
+    atomic_store(&h->state, WVDS_SLOT_BUSY);
+    atomic_store(&h->resp_len, 0);
+    return wvds_srv_fast_answer(f, shm, 0, 8 + plen);
 }
 
 /* Builds the frame and offers it to the fast path: 1 if it answered. */
@@ -84,7 +100,8 @@ int main(void)
                          (void *)EVP_DecryptUpdate,
                          (void *)EVP_DecryptFinal_ex,
                          (void *)EVP_CIPHER_CTX_ctrl,
-                         (void *)EVP_CIPHER_CTX_get_params};
+                         (void *)EVP_CIPHER_CTX_get_params,
+                         (void *)RAND_bytes_ex};
     size_t size = wvds_srv_shm_size(1);
     shm = aligned_alloc(4096, size);
     wvds_srv_init_control(shm, 1, 1);
@@ -134,6 +151,30 @@ int main(void)
     }
     CHECK(wvds_srv_aes_key_uses(key) == 6, "six encryptions counted: %llu",
           (unsigned long long)wvds_srv_aes_key_uses(key));
+
+    /* RANDOM: no grant needed; fresh bytes of exactly the length asked */
+    uint32_t rsizes[] = {0, 1, 16, 1000, WVDS_MAX_PAYLOAD};
+    for (size_t i = 0; i < sizeof rsizes / sizeof *rsizes; i++) {
+        memset(wvds_slot_response(shm, 0) + 8, 0, rsizes[i]);
+        CHECK(offer_random(f, rsizes[i], 4) == 1, "random %u", rsizes[i]);
+        a = answer(&n);
+        CHECK(a && n == rsizes[i], "random answer %u", rsizes[i]);
+        if (a && n >= 1000) {
+            size_t zeros = 0;
+            for (size_t k = 0; k < n; k++)
+                zeros += a[k] == 0;
+            CHECK(zeros < n / 64, "random bytes written (%zu zeros in %zu)", zeros, n);
+        }
+    }
+    CHECK(offer_random(f, 16, 4) == 1 && (a = answer(&n)) && n == 16, "random 16");
+    memcpy(kept, a, 16);
+    CHECK(offer_random(f, 16, 4) == 1 && (a = answer(&n)) && n == 16 && memcmp(kept, a, 16) != 0, "fresh");
+    memset(wvds_slot_response(shm, 0), 0xEE, 64);
+    CHECK(offer_random(f, WVDS_MAX_PAYLOAD + 1, 4) == 0, "random above MAX_PAYLOAD");
+    CHECK(offer_random(f, 16, 3) == 0 && offer_random(f, 16, 5) == 0 && offer_random(f, 16, 0) == 0,
+          "random payload not exactly a u32");
+    CHECK(atomic_load(&wvds_slot_at(shm, 0)->state) == WVDS_SLOT_BUSY && wvds_slot_response(shm, 0)[0] == 0xEE,
+          "refused RANDOM leaves the slot alone");
 
     /* what it leaves to the caller: the slot stays BUSY and untouched */
     memset(wvds_slot_response(shm, 0), 0xEE, 64);
@@ -185,6 +226,7 @@ int main(void)
     for (int i = 0; i < 6; i++)
         answered += offer(rated, WVDS_REQ_AES_ENCRYPT, KEY_ID, aad, 6, data, 10);
     CHECK(answered == 3 && !wvds_srv_bucket_allow(tight), "bucket: %d answered", answered);
+    CHECK(offer_random(rated, 16, 4) == 0, "RANDOM takes a token too");
 
     /* random frames with the granted key id: nothing crashes, every answer is right */
     srand(7);
