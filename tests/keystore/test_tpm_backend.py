@@ -111,6 +111,9 @@ def test_owner_hierarchy_auth(tb, tmp_path):
                          owner_auth_env="WVDS_TEST_OWNER_AUTH")
         with svc, Client(svc.socket) as c:
             c.generate_key(Algorithm.AES_256_GCM)
+        start_fails(tb.service(tcti=tpm.tcti, extra_env={"WVDS_TEST_OWNER_AUTH": "x" * 65},
+                               owner_auth_env="WVDS_TEST_OWNER_AUTH"),
+                    "keystore.owner_auth_env", "at most 64 bytes")
 
 
 def test_storage_primary_key_is_pinned(tb):

@@ -11,7 +11,7 @@ from wvds.protocol.constants import Algorithm
 pytestmark = pytest.mark.binaries()
 
 
-def test_startup_pages_are_released_and_the_service_still_works(make_service):
+def test_startup_pages_are_released_and_the_service_still_works(make_service, programs):
     svc = make_service()
     with Client(svc.socket) as c:
         aes = c.generate_key(Algorithm.AES_256_GCM).key_id
@@ -23,4 +23,5 @@ def test_startup_pages_are_released_and_the_service_still_works(make_service):
     lines = [json.loads(line) for line in svc.log().splitlines() if '"start-up pages released"' in line]
     assert len(lines) == 1, svc.log()[-2000:]
     assert lines[0]["mappings_refused"] == 0  # Linux >= 5.4 (and qemu-user, which takes advice as a hint)
-    assert 0 < lines[0]["rss_kib_after"] <= lines[0]["rss_kib_before"] + 256, lines[0]
+    if programs.target.native:  # under qemu-user the RSS is the emulator's, which grows as it translates
+        assert 0 < lines[0]["rss_kib_after"] < lines[0]["rss_kib_before"], lines[0]

@@ -77,7 +77,12 @@ class TpmKeyStore(EncryptedDirectoryStore):
             raise KeyStoreError(f"keystore.tcti: no TPM reachable through {self.tcti!r} ({e})") from None
         if self._owner_auth_source:
             field = "owner_auth_file" if self._owner_auth_source[0] == "file" else "owner_auth_env"
-            self.ctx.set_auth(wire.TR_RH_OWNER, read_secret(self._owner_auth_source, "owner hierarchy auth", field))
+            owner_auth = read_secret(self._owner_auth_source, "owner hierarchy auth", field)
+            if len(owner_auth) > wire.MAX_AUTH:
+                self._disconnect()
+                raise KeyStoreError(f"keystore.{field}: the owner hierarchy auth value may be at most "
+                                    f"{wire.MAX_AUTH} bytes")
+            self.ctx.set_auth(wire.TR_RH_OWNER, owner_auth)
         curve, symmetric = PRIMARY_TEMPLATE.split(":")
         try:
             self.primary = self.ctx.create_primary(wire.ecc_template(curve, wire.STORAGE_PRIMARY, symmetric))

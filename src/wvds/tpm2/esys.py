@@ -82,18 +82,22 @@ class _Lib:
             except OSError as e:
                 raise ImportError(f"tpm2-tss library {soname} not found ({e}); install the device's tpm2-tss "
                                   "(Debian: libtss2-esys-3.0.2-0, libtss2-tctildr0)") from None
-        for name, (lib, argtypes) in PROTOTYPES.items():
-            fn = getattr(libs[lib], name)
-            fn.restype, fn.argtypes = R, argtypes
-            setattr(self, name, fn)
-        for kind, names in (("Unmarshal", UNMARSHALLED), ("Marshal", MARSHALLED)):
-            for t in names:
-                fn = getattr(libs["mu"], f"Tss2_MU_{t}_{kind}")
-                fn.restype = R
-                fn.argtypes = (c_char_p, c_size_t, POINTER(c_size_t), P) if kind == "Unmarshal" else \
-                    (P, c_void_p, c_size_t, POINTER(c_size_t))
-                setattr(self, f"{kind}_{t}", fn)
-        self.Tss2_RC_Decode = libs["rc"].Tss2_RC_Decode
+        try:
+            for name, (lib, argtypes) in PROTOTYPES.items():
+                fn = getattr(libs[lib], name)
+                fn.restype, fn.argtypes = R, argtypes
+                setattr(self, name, fn)
+            for kind, names in (("Unmarshal", UNMARSHALLED), ("Marshal", MARSHALLED)):
+                for t in names:
+                    fn = getattr(libs["mu"], f"Tss2_MU_{t}_{kind}")
+                    fn.restype = R
+                    fn.argtypes = (c_char_p, c_size_t, POINTER(c_size_t), P) if kind == "Unmarshal" else \
+                        (P, c_void_p, c_size_t, POINTER(c_size_t))
+                    setattr(self, f"{kind}_{t}", fn)
+            self.Tss2_RC_Decode = libs["rc"].Tss2_RC_Decode
+        except AttributeError as e:  # a tpm2-tss older than 3.0
+            raise ImportError(f"the installed tpm2-tss lacks a function this service needs ({e}); "
+                              "tpm2-tss 3.0 or newer is required") from None
         self.Tss2_RC_Decode.restype, self.Tss2_RC_Decode.argtypes = c_char_p, (R,)
 
 

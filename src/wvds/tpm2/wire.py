@@ -21,6 +21,7 @@ ALG = {"RSA": 0x0001, "SHA1": 0x0004, "HMAC": 0x0005, "AES": 0x0006, "KEYEDHASH"
        "ECDSA": 0x0018, "ECC": 0x0023, "CFB": 0x0043}
 ECC_CURVES = {"ecc256": 0x0003, "ecc384": 0x0004, "ecc521": 0x0005}  # TPM2_ECC_NIST_P256/P384/P521
 PCR_BANKS = {"sha256": ALG["SHA256"], "sha384": ALG["SHA384"]}
+MAX_AUTH = 64  # a TPM2B_AUTH holds at most sizeof(TPMU_HA)
 PCR_SELECT_BYTES = 3  # PCR_SELECT_MIN: 24 PCRs, as tpm2-tools and tpm2-pytss send it (part of a policy digest)
 
 # TPMA_OBJECT
