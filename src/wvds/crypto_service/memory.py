@@ -39,13 +39,19 @@ def read_only_file_mappings() -> list[tuple[int, int]]:
 
 
 def release_startup_pages() -> None:
-    """Ask the kernel to reclaim the read-only file pages mapped now; logs the RSS before and after."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    madvise = libc.madvise
-    madvise.argtypes, madvise.restype = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int), ctypes.c_int
-    before, refused = rss_kib(), 0
-    for start, length in read_only_file_mappings():
-        if madvise(start, length, MADV_PAGEOUT) != 0:  # EINVAL before Linux 5.4: nothing to do
-            refused += 1
-    log.info("start-up pages released", extra={"rss_kib_before": before, "rss_kib_after": rss_kib(),
+    """Ask the kernel to reclaim the read-only file pages mapped now; logs the RSS before and after.
+    Only an optimisation: without /proc or madvise it logs why and the service runs on as it is."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+        madvise.argtypes, madvise.restype = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int), ctypes.c_int
+        before, refused = rss_kib(), 0
+        for start, length in read_only_file_mappings():
+            if madvise(start, length, MADV_PAGEOUT) != 0:  # EINVAL before Linux 5.4: nothing to do
+                refused += 1
+        after = rss_kib()
+    except (OSError, AttributeError, StopIteration, ValueError) as e:
+        log.warning("start-up pages not released", extra={"reason": repr(e)})
+        return
+    log.info("start-up pages released", extra={"rss_kib_before": before, "rss_kib_after": after,
                                                "mappings_refused": refused})
