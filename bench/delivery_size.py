@@ -17,7 +17,8 @@ import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ARCHS = ("x86_64", "aarch64")
+sys.path.insert(0, str(ROOT / "packaging"))
+from delivery import ARCHS, size_part  # noqa: E402  the grouping README_OEM's size table uses
 
 
 def main() -> int:
@@ -33,8 +34,7 @@ def main() -> int:
             if not m.isfile():
                 continue
             rel = m.name.split("/", 1)[1]
-            parts = rel.split("/")
-            by_dir[parts[0] + "/" + parts[1] if parts[0] in ("bin", "lib") and len(parts) > 2 else "common"] += m.size
+            by_dir[size_part(rel)] += m.size
             files.append((m.size, rel))
     print(f"{path.name}: {os.path.getsize(path) / 1e6:.2f} MB (gzip)\n")
     print("| part | " + " | ".join(ARCHS) + " |\n|---|" + "---|" * len(ARCHS))

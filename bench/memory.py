@@ -6,8 +6,8 @@
     python bench/memory.py --keystore tpm          # the TPM key store (starts its own swtpm)
 
 For each program kind it starts its own service (FIPS provider, the file key store with a device
-secret - or the TPM one against swtpm -, rate limit off, log level info) and reads VmRSS and
-/proc/PID/smaps_rollup: after start-up with no client, then with N clients connected at once,
+secret - or the TPM one against swtpm -, rate limit off, log level info) and reads VmRSS and its
+parts from /proc/PID/status: after start-up with no client, then with N clients connected at once,
 each having made one AES-256-GCM encryption (so its session, slot region and key exist). The
 aarch64 binary runs under qemu-user: its VmRSS is the emulator's (QEMU's code cache and
 translation structures included), so it is printed but marked "emulated", not comparable.
@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "src")]
 
 
 def rollup(pid: int) -> dict[str, int]:
-    """KiB: VmRSS, and smaps_rollup's anonymous / file-backed / shared-memory parts."""
+    """KiB: VmRSS and its anonymous / file-backed / shared-memory parts (/proc/PID/status)."""
     out = {}
     for line in open(f"/proc/{pid}/status"):
         if line.startswith(("VmRSS", "RssAnon", "RssFile", "RssShmem")):

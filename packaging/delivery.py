@@ -237,13 +237,18 @@ def render(text: str, contents: Contents) -> str:
     return re.sub(r"\n{3,}", "\n\n", "".join(out)).replace("@VERSION@", contents.version)
 
 
+def size_part(dest: str) -> str:
+    """Which part of the delivery a file counts to: bin/<arch>, lib/<arch>, or "common" (the rest)."""
+    parts = dest.split("/")
+    return "/".join(parts[:2]) if parts[0] in ("bin", "lib") and len(parts) > 2 else "common"
+
+
 def sizes(entries: list[Entry]) -> dict[str, int]:
-    """Bytes per top directory of an architecture (bin/<arch>, lib/<arch>) and of the rest ("common")."""
+    """Bytes per part (size_part) of the files among entries."""
     out: dict[str, int] = {}
     for e in entries:
         if e.link is None:
-            parts = e.dest.split("/")
-            key = "/".join(parts[:2]) if parts[0] in ("bin", "lib") and len(parts) > 2 else "common"
+            key = size_part(e.dest)
             out[key] = out.get(key, 0) + (len(e.data) if e.data is not None else e.source.stat().st_size)
     return out
 

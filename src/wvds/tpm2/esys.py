@@ -222,7 +222,8 @@ class Esys:
     # -- objects -----------------------------------------------------------------
     def create_primary(self, template: bytes, hierarchy: int = wire.TR_RH_OWNER) -> int:
         sens, pub = _In("TPM2B_SENSITIVE_CREATE", wire.sensitive_create()), _In("TPM2B_PUBLIC", template)
-        info, pcrs, handle = _In("TPM2B_DATA", wire.tpm2b(b"")), _In("TPML_PCR_SELECTION", wire.u32(0)), c_uint32()
+        info, pcrs = _In("TPM2B_DATA", wire.tpm2b(b"")), _In("TPML_PCR_SELECTION", wire.empty_pcr_selection())
+        handle = c_uint32()
         _check(lib().Esys_CreatePrimary(self._ctx, hierarchy, wire.TR_PASSWORD, wire.TR_NONE, wire.TR_NONE,
                                         sens.buf, pub.buf, info.buf, pcrs.buf, byref(handle), None, None, None, None),
                "CreatePrimary")
@@ -232,7 +233,7 @@ class Esys:
                ) -> tuple[bytes, bytes]:
         """(TPM2B_PRIVATE, TPM2B_PUBLIC) of a new object under parent, both marshalled."""
         sens, pub = _In("TPM2B_SENSITIVE_CREATE", sensitive), _In("TPM2B_PUBLIC", template)
-        info, pcrs = _In("TPM2B_DATA", wire.tpm2b(b"")), _In("TPML_PCR_SELECTION", wire.u32(0))
+        info, pcrs = _In("TPM2B_DATA", wire.tpm2b(b"")), _In("TPML_PCR_SELECTION", wire.empty_pcr_selection())
         private, public = c_void_p(), c_void_p()
         try:
             _check(lib().Esys_Create(self._ctx, parent, session, wire.TR_NONE, wire.TR_NONE, sens.buf, pub.buf,
