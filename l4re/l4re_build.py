@@ -79,7 +79,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], log, label: str, cwd: Path | None = None) -> None:
+def run_logged(cmd: list[str], log, label: str, cwd: Path | None = None) -> None:
     """Runs cmd with its output in the log, and a line a minute on stdout so a long build is visibly alive."""
     print(f"[l4re] {label}: {' '.join(cmd)}", file=log, flush=True)
     started = last = time.monotonic()
@@ -129,21 +129,21 @@ def ensure_image(log=None) -> Path:
 
         def unpack():
             shutil.rmtree(src, ignore_errors=True)
-            _run(["sh", str(mirror() / "unpack.sh"), str(src)], log, "unpack")
+            run_logged(["sh", str(mirror() / "unpack.sh"), str(src)], log, "unpack")
 
         def build_fiasco():
             shutil.rmtree(fiasco, ignore_errors=True)
-            _run(["make", f"B={fiasco}", f"T={FIASCO_TEMPLATE}"], log, "fiasco config", cwd=src / "fiasco")
-            _run(NICE + ["make", "-C", str(fiasco), jobs, f"CROSS_COMPILE={CROSS_COMPILE}"], log, "fiasco")
+            run_logged(["make", f"B={fiasco}", f"T={FIASCO_TEMPLATE}"], log, "fiasco config", cwd=src / "fiasco")
+            run_logged(NICE + ["make", "-C", str(fiasco), jobs, f"CROSS_COMPILE={CROSS_COMPILE}"], log, "fiasco")
 
         def build_userland():
             if not (l4 / "Makefile").exists():  # else resume the interrupted build (make is incremental)
                 shutil.rmtree(l4, ignore_errors=True)
-                _run(["make", f"B={l4}", f"T={USERLAND_TEMPLATE}"], log, "userland config", cwd=src / "l4")
-            _run(NICE + ["make", "-C", str(l4), jobs, f"CROSS_COMPILE={CROSS_COMPILE}"], log, "userland")
+                run_logged(["make", f"B={l4}", f"T={USERLAND_TEMPLATE}"], log, "userland config", cwd=src / "l4")
+            run_logged(NICE + ["make", "-C", str(l4), jobs, f"CROSS_COMPILE={CROSS_COMPILE}"], log, "userland")
 
         def boot_image():
-            _run(NICE + ["make", "-C", str(l4), "elfimage", f"E={ENTRY}", f"MODULES_LIST={MODULES_LIST}",
+            run_logged(NICE + ["make", "-C", str(l4), "elfimage", f"E={ENTRY}", f"MODULES_LIST={MODULES_LIST}",
                          f"MODULE_SEARCH_PATH={fiasco}", f"CROSS_COMPILE={CROSS_COMPILE}"], log, "image")
             shutil.copyfile(l4 / "images" / image_name(), image)
 

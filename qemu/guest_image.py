@@ -31,6 +31,8 @@ RECIPE_VERSION = "1"  # bump when the steps below change
 PACKAGES = ["systemd-sysv", "udev", "kmod", "linux-image-arm64", "iproute2", "procps"]
 GUEST_FILES = HERE / "guest"
 IMAGE_MB = 1536
+# The guest kernel's command line, on QEMU (qemu/run_smoke.py) and under uvmm (l4re/vm_image.py).
+KERNEL_CMDLINE = "console=ttyAMA0 root=LABEL=wvds-guest rw panic=-1 systemd.show_status=auto"
 
 
 def cache_dir() -> Path:

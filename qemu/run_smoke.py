@@ -1,6 +1,6 @@
 """Hardware-in-the-loop smoke test of the OEM delivery on an aarch64 machine: QEMU.
 
-    python qemu/run_smoke.py [dist/wvds-crypto-svc-<version>-oem-delivery.tar.gz] [--out build/qemu]
+    python qemu/run_smoke.py [dist/wvds-crypto-svc-<version>-oem-delivery.tar.gz] [--out build/qemu] [--l4re]
 
 1. The guest (qemu/guest_image.py): Debian 12 arm64 with systemd and Debian's kernel, cached.
 2. The payload, a tar archive the guest reads from its second disk: the delivery tarball as the
@@ -11,7 +11,8 @@
    guestfwd: est.wvds.test:8443 (10.0.2.100) is connected to the server's port.
 4. `qemu-system-aarch64 -machine virt` (TCG), no display, the root image with -snapshot (never
    written), serial console to <out>/console.log, results on a virtio-serial port to
-   <out>/results.jsonl; a hard timeout kills a guest that hangs.
+   <out>/results.jsonl; a hard timeout kills a guest that hangs. With --l4re the same guest runs in
+   a VM under Fiasco + uvmm (l4re/vm_image.py, docs/l4re.md), its devices on virtio-mmio.
 5. <out>/results.json: every step with pass/fail and seconds, boot and total time. Exit status
    0 only if every step passed; otherwise the console log's end is printed.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,8 +29,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:0] = [str(HERE), str(ROOT / "tests"), str(ROOT / "src")]
+sys.path[:0] = [str(HERE), str(ROOT / "l4re"), str(ROOT / "tests"), str(ROOT / "src")]
 import guest_image  # noqa: E402
+import vm_image  # noqa: E402  (l4re/vm_image.py)
 from support.est import EstServer  # noqa: E402  (tests/support/est_server.py as a process)
 
 STEPS = ("boot", "install", "fips_provider", "crypto_service", "wvdsctl_status", "gateway", "est_enroll",
@@ -90,47 +91,87 @@ def make_payload(tarball: Path, out: Path, est: EstServer) -> Path:
     return payload
 
 
-def qemu_command(guest: dict[str, Path], payload: Path, out: Path, est_port: int) -> list[str]:
+def qemu_command(guest: dict[str, Path], payload: Path, out: Path, est_port: int,
+                 l4re_image: Path | None = None) -> list[str]:
+    """Linux straight on QEMU's virt machine, its devices on PCI; or, with l4re_image (l4re/vm_image.py),
+    Fiasco + uvmm with the same guest in a VM: EL2 for the hypervisor, and the same four devices on
+    virtio-mmio transports, which io passes through to the VM (l4re/vm/wvds-vm.io: QEMU gives the first
+    -device the highest transport, so their order here is the order the VM's device tree expects)."""
+    if l4re_image is None:
+        machine = ["-machine", "virt", "-cpu", "cortex-a72", "-m", "2048", "-kernel", str(guest["kernel"]),
+                   "-initrd", str(guest["initrd"]), "-append", guest_image.KERNEL_CMDLINE]
+        bus, nic_rom = "pci", ",romfile="  # no PXE option ROM: direct kernel boot
+    else:  # 2 GiB for the VM (l4re/vm/wvds-vm.ned), the rest for Fiasco and the L4Re tasks
+        machine = ["-machine", "virt,virtualization=true", "-cpu", "cortex-a57", "-m", "3072",
+                   "-kernel", str(l4re_image)]
+        bus, nic_rom = "device", ""
     # cmd: QEMU starts the relay for every connection the guest opens (a tcp: chardev would carry one only)
     guestfwd = f"guestfwd=tcp:{GUEST_EST[0]}:{GUEST_EST[1]}-cmd:socat STDIO TCP:127.0.0.1:{est_port}"
     return [
-        "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "2048",
+        "qemu-system-aarch64", *machine, "-smp", "2",
         "-display", "none", "-monitor", "none", "-no-reboot",
         "-serial", f"file:{out / 'console.log'}",
-        "-kernel", str(guest["kernel"]), "-initrd", str(guest["initrd"]),
-        "-append", "console=ttyAMA0 root=LABEL=wvds-guest rw panic=-1 systemd.show_status=auto",
         "-drive", f"if=none,id=root,format=raw,snapshot=on,file={guest['rootfs']}",
-        "-device", "virtio-blk-pci,drive=root",
+        "-device", f"virtio-blk-{bus},drive=root",
         "-drive", f"if=none,id=payload,format=raw,readonly=on,file={payload}",
-        "-device", "virtio-blk-pci,drive=payload,serial=wvds-payload",
-        "-netdev", f"user,id=net0,restrict=on,{guestfwd}", "-device", "virtio-net-pci,netdev=net0,romfile=",  # no PXE option ROM: direct kernel boot
-        "-device", "virtio-serial-pci", "-chardev", f"file,id=results,path={out / 'results.jsonl'}",
+        "-device", f"virtio-blk-{bus},drive=payload,serial=wvds-payload",
+        "-netdev", f"user,id=net0,restrict=on,{guestfwd}", "-device", f"virtio-net-{bus},netdev=net0{nic_rom}",
+        "-device", f"virtio-serial-{bus}", "-chardev", f"file,id=results,path={out / 'results.jsonl'}",
         "-device", "virtserialport,chardev=results,name=wvds.results",
     ]
 
 
-def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr, build_guest: bool = True) -> dict:
+# Console lines after which an L4Re system will do nothing more: the guest powered off (that ends only
+# uvmm, Fiasco runs on), or uvmm died.
+L4RE_END = (b"reboot: Power down", b"VMM: FATAL", b"terminate called")
+
+
+def wait_for_power_off(proc: subprocess.Popen, console: Path | None, timeout: float) -> bool:
+    """True when QEMU ended within timeout. On QEMU the guest's power-off ends QEMU; under L4Re
+    (console given) a line of L4RE_END on the console ends QEMU."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            return False
+        if console and console.exists() and any(end in console.read_bytes()[-4096:] for end in L4RE_END):
+            time.sleep(1)  # the last lines of the console
+            proc.terminate()
+            break
+        time.sleep(0.5)
+    proc.wait()
+    return True
+
+
+def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr, build_guest: bool = True,
+        l4re: bool = False) -> dict:
     """Boot, smoke-test, power off; the results (also written to <out>/results.json). With
-    build_guest=False a guest that is not cached is an error, not a 20-minute build."""
+    build_guest=False a guest that is not cached is an error, not a 20-minute build. With l4re the
+    guest runs in a VM under Fiasco + uvmm (docs/l4re.md); the L4Re build must exist (scons l4re)."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("console.log", "results.jsonl", "results.json"):
+    for name in ("console.log", "results.jsonl", "results.json", "qemu.stderr"):
         (out / name).unlink(missing_ok=True)
     started = time.monotonic()
     guest = guest_image.ensure_guest(log) if build_guest else guest_image.cached_guest()
     if guest is None:
         raise RuntimeError("the QEMU guest is not built: run 'scons qemu-guest' (./run test does, as root)")
+    l4re_image = vm_image.ensure_vm_image(guest, log) if l4re else None
     prepared = time.monotonic()
     est = EstServer(out / "est-server").start()
     try:
         payload = make_payload(tarball, out, est)
-        cmd = qemu_command(guest, payload, out, est.port)
+        cmd = qemu_command(guest, payload, out, est.port, l4re_image)
         booted = time.monotonic()
-        try:
-            r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-            qemu_error = r.stderr.strip() if r.returncode else ""
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            qemu_error, timed_out = f"no power-off within {timeout:.0f} s: the guest was killed", True
+        stderr = out / "qemu.stderr"
+        with open(stderr, "w") as err, subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                        stderr=err) as proc:
+            console = out / "console.log" if l4re_image else None
+            timed_out = not wait_for_power_off(proc, console, timeout)
+            if timed_out:
+                proc.kill()
+        if timed_out:
+            qemu_error = f"no power-off within {timeout:.0f} s: the guest was killed"
+        else:
+            qemu_error = stderr.read_text().strip() if proc.returncode and not l4re_image else ""
         ended = time.monotonic()
     finally:
         est.stop()
@@ -153,6 +194,7 @@ def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr, build_gu
         "missing_steps": missing,
         "guest_uptime_at_smoke_start_s": _uptime(boot),
         "guest_uptime_at_end_s": done.get("uptime") if done else None,
+        "platform": "l4re-uvmm" if l4re_image else "qemu",
         "qemu_wall_s": round(ended - booted, 1),
         "guest_image_s": round(prepared - started, 1),
         "total_s": round(ended - started, 1),
@@ -194,12 +236,15 @@ def summary(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("tarball", nargs="?", type=Path, default=default_tarball())
-    ap.add_argument("--out", type=Path, default=ROOT / "build" / "qemu")
+    ap.add_argument("--out", type=Path, help="results directory (default build/qemu, with --l4re build/l4re-vm)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds before the guest is killed")
+    ap.add_argument("--l4re", action="store_true",
+                    help="run the guest in a VM under Fiasco + uvmm (docs/l4re.md; needs `scons l4re`)")
     args = ap.parse_args(argv)
+    args.out = args.out or ROOT / "build" / ("l4re-vm" if args.l4re else "qemu")
     if not args.tarball.exists():
         ap.error(f"{args.tarball} does not exist: build it first (./run dist)")
-    result = run(args.tarball.resolve(), args.out.resolve(), args.timeout)
+    result = run(args.tarball.resolve(), args.out.resolve(), args.timeout, l4re=args.l4re)
     print(summary(result))
     if not result["passed"]:
         for s in result["steps"]:

@@ -46,8 +46,9 @@ wait_for() {  # wait_for SECONDS COMMAND...: until it succeeds (wall clock), the
     done
 }
 
-booted() {
-    echo "kernel $(uname -r) $(uname -m); $(nproc) CPUs; up $(cut -d' ' -f1 /proc/uptime) s when the smoke test started"
+booted() {  # the machine's model says where it runs: QEMU's virt machine, or the VM under uvmm (docs/l4re.md)
+    echo "kernel $(uname -r) $(uname -m); machine '$(tr -d '\0' < /proc/device-tree/model)';" \
+        "clock $(date -u +%FT%TZ); $(nproc) CPUs; up $(cut -d' ' -f1 /proc/uptime) s when the smoke test started"
     [ "$(uname -m)" = aarch64 ]
 }
 
