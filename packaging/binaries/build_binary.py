@@ -27,6 +27,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import targets
 from binaries.toolchain import Toolchain
 from sysroot import chroot
 from wvds.programs import MULTICALL
@@ -133,9 +134,10 @@ def build(arch: str, root: Path, site: Path, tools: Toolchain, repo: Path, out: 
         "CCACHE_MAXSIZE": "2G",
         "CCACHE_NOHASHDIR": "1",  # the build directory is the same path in every clone anyway
         "SOURCE_DATE_EPOCH": os.environ.get("SOURCE_DATE_EPOCH", "0"),
-        # after Nuitka's -O2: the compiled modules ~30 % smaller, unused helpers dropped (docs/binaries.md, "Sizes")
-        "CFLAGS": "-Os -ffunction-sections -fdata-sections",
-        "LDFLAGS": "-Wl,--gc-sections",
+        # after Nuitka's -O2: the compiled modules ~30 % smaller, unused helpers dropped (docs/binaries.md, "Sizes");
+        # and the hardening every other C object of the delivery gets (toolchains/hardening.mk)
+        "CFLAGS": " ".join(["-Os", "-ffunction-sections", "-fdata-sections", *targets.cflags(arch)]),
+        "LDFLAGS": " ".join(["-Wl,--gc-sections", *targets.exe_ldflags()]),
         **tools.env,
     }
     binds = [chroot.Bind(repo, "/wvds/src"), chroot.Bind(nuitka_tool(cache), "/wvds/tools"),

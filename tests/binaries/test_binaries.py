@@ -1,5 +1,5 @@
 """What the native binaries promise beyond the functional suite: the programs behind one executable,
-our OpenSSL 3.6.3 with the FIPS provider as the only libcrypto, hashlib without MD5, versions."""
+our OpenSSL 3.6.3 with the FIPS provider as the only libcrypto, hashlib without MD5, versions, hardening."""
 from __future__ import annotations
 
 import json
@@ -82,6 +82,19 @@ def test_running_service_maps_only_our_libcrypto(programs, fips_env, tmp_path):
     ssl = {p for p in mapped if "libssl" in p}
     assert crypto == {str(folder / "libcrypto.so.3")}, crypto
     assert ssl <= {str(folder / "libssl.so.3")}, ssl
+
+
+def test_the_program_is_hardened_like_every_other_c_object(programs):
+    """Nuitka's C gets toolchains/hardening.mk too (packaging/binaries/build_binary.py): full RELRO,
+    stack protector, fortified libc calls, PIE."""
+    exe = str(bin_dir(programs.target.arch) / "wvds")
+    dyn = subprocess.run(["readelf", "-d", exe], capture_output=True, text=True, check=True).stdout
+    assert "BIND_NOW" in dyn and "NOW PIE" in dyn  # -z now, -pie
+    assert "GNU_RELRO" in subprocess.run(["readelf", "-lW", exe], capture_output=True, text=True, check=True).stdout
+    undefined = subprocess.run(["nm", "-D", "--undefined-only", exe], capture_output=True, text=True,
+                               check=True).stdout
+    assert "__stack_chk_fail" in undefined  # -fstack-protector-strong
+    assert "__memcpy_chk" in undefined  # -D_FORTIFY_SOURCE=2
 
 
 def test_no_python_sources_shipped(programs):
