@@ -126,20 +126,23 @@ def qemu_command(guest: dict[str, Path], payload: Path, out: Path, est_port: int
 L4RE_END = (b"reboot: Power down", b"VMM: FATAL", b"terminate called")
 
 
-def wait_for_power_off(proc: subprocess.Popen, console: Path | None, timeout: float) -> bool:
-    """True when QEMU ended within timeout. On QEMU the guest's power-off ends QEMU; under L4Re
-    (console given) a line of L4RE_END on the console ends QEMU."""
+def wait_for_power_off(proc: subprocess.Popen, console: Path | None, timeout: float) -> tuple[bool, str]:
+    """(True, "") when QEMU ended within timeout. On QEMU the guest's power-off ends QEMU; under L4Re
+    (console given) a line of L4RE_END on the console ends QEMU, and an error says which if it was not
+    the power-off."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None:
         if time.monotonic() > deadline:
-            return False
-        if console and console.exists() and any(end in console.read_bytes()[-4096:] for end in L4RE_END):
+            return False, ""
+        tail = console.read_bytes()[-4096:] if console and console.exists() else b""
+        end = next((e for e in L4RE_END if e in tail), None)
+        if end:
             time.sleep(1)  # the last lines of the console
             proc.terminate()
-            break
+            proc.wait()
+            return True, "" if end == L4RE_END[0] else f"under L4Re: {end.decode()} (see the console)"
         time.sleep(0.5)
-    proc.wait()
-    return True
+    return True, ""
 
 
 def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr, build_guest: bool = True,
@@ -164,14 +167,14 @@ def run(tarball: Path, out: Path, timeout: float = 900, log=sys.stderr, build_gu
         stderr = out / "qemu.stderr"
         with open(stderr, "w") as err, subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                                         stderr=err) as proc:
-            console = out / "console.log" if l4re_image else None
-            timed_out = not wait_for_power_off(proc, console, timeout)
-            if timed_out:
+            powered_off, l4re_error = wait_for_power_off(proc, out / "console.log" if l4re_image else None, timeout)
+            if not powered_off:
                 proc.kill()
+        timed_out = not powered_off
         if timed_out:
             qemu_error = f"no power-off within {timeout:.0f} s: the guest was killed"
         else:
-            qemu_error = stderr.read_text().strip() if proc.returncode and not l4re_image else ""
+            qemu_error = l4re_error or (stderr.read_text().strip() if proc.returncode and not l4re_image else "")
         ended = time.monotonic()
     finally:
         est.stop()
