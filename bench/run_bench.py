@@ -50,6 +50,16 @@ def compare(label: str, figures: dict, unit: str) -> None:
     print(f"{label:<50} {service:9.1f} {unit} vs {inprocess:9.1f} {unit}   ratio {service / inprocess:.0%}")
 
 
+def aes_jobs_report(r: dict) -> int:
+    print(f"AES-GCM {r['bytes']} B encryptions, MB/s, and the ratio to in-process EVP of the same run "
+          f"({r['in_flight']} jobs in flight):")
+    for i, run in enumerate(r["runs"], 1):
+        base = run["inprocess"]
+        cells = "  ".join(f"{k} {v:8.1f} ({v / base:.0%})" for k, v in run.items() if k != "inprocess")
+        print(f"  run {i}: in-process {base:8.1f}  {cells}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="duration of each throughput test")
@@ -61,6 +71,9 @@ def main() -> int:
                     help="limits.replay_sync: flush each replay window update before answering (implies --keystore file)")
     ap.add_argument("--programs", choices=("source", "x86_64-binary"), default="source",
                     help="the service from source, or the compiled x86_64 program (build/x86_64/bin)")
+    ap.add_argument("--aes-jobs", action="store_true",
+                    help="only the 64 KiB AES figures, twice: in-process, zero-copy jobs with and without the "
+                         "client's copy into shared memory, one at a time (docs/performance.md)")
     args = ap.parse_args()
     programs = SOURCE if args.programs == "source" else binaries("x86_64")
     programs.check_built()
@@ -75,12 +88,15 @@ def main() -> int:
                                         "replay_sync": args.replay_sync},
                          keystore=store, log={"level": "info"})
         with ServiceProcess(HOST, env, work, cfg, programs=programs) as svc:
-            out = subprocess.run([exe, svc.socket, str(args.seconds)], env=env, capture_output=True, text=True)
+            out = subprocess.run([exe, svc.socket, str(args.seconds), *(["aes-jobs"] if args.aes_jobs else [])],
+                                 env=env, capture_output=True, text=True)
         if out.returncode:
             print(out.stdout, out.stderr, file=sys.stderr)
             return 1
     r = json.loads(out.stdout)
     print(f"machine: {machine()}")
+    if args.aes_jobs:
+        return aes_jobs_report(r)
     print("all figures: service through the C client library vs OpenSSL EVP in the same process, FIPS provider;")
     print(f"service: {args.programs}; {args.keystore} key store (in {tempfile.gettempdir()}), "
           f"limits.replay_sync {str(args.replay_sync).lower()}\n")

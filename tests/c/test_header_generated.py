@@ -48,3 +48,9 @@ def test_header_compiles_as_c89_and_cpp(tmp_path):
         r = subprocess.run([*cmd, "-I", str(HEADER.parent), str(src), "-o", str(tmp_path / "use.o")],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+def test_python_client_spin_constant_matches_the_header():
+    """WVDS_NO_SPIN sits in the hand-written part of the header; the Python client passes it on one CPU."""
+    from wvds.client.client import NO_SPIN
+    assert f"#define WVDS_NO_SPIN 0x{NO_SPIN:X}u" in HEADER.read_text()

@@ -84,3 +84,11 @@ def test_refuses_to_start_when_the_fips_module_is_tampered(programs, fips_env, t
     with pytest.raises(RuntimeError) as e:
         svc.start()
     assert "exited with 1" in str(e.value) and "FIPS provider" in str(e.value)
+
+
+@pytest.mark.parametrize("configured, cpus, expected", [(50, 2, 50), (50, 64, 50), (50, 1, 0), (0, 4, 0), (10_000, 1, 0)])
+def test_serving_threads_do_not_spin_on_a_single_cpu(configured, cpus, expected):
+    """limits.spin_us applies with more than one CPU online; on one, spinning only keeps the client off the CPU
+    (measured with CPU 1 taken offline: docs/performance.md)."""
+    from wvds.crypto_service.service import spin_for
+    assert spin_for(configured, cpus) == expected

@@ -242,8 +242,8 @@ typedef struct wvds_options {
     int32_t timeout_ms;       /* per call; 0 = WVDS_DEFAULT_TIMEOUT_MS, < 0 = no limit */
     uint16_t requested_slots; /* concurrent requests wanted; 0 = the service's default */
     uint16_t reserved0;       /* must be 0 */
-    uint32_t spin_us;         /* busy-wait for an answer before sleeping; 0 = WVDS_DEFAULT_SPIN_US,
-                                 WVDS_NO_SPIN = sleep at once (best on a single core) */
+    uint32_t spin_us;         /* busy-wait for an answer before sleeping; 0 = WVDS_DEFAULT_SPIN_US, or
+                                 no spinning when only one CPU is online; WVDS_NO_SPIN = sleep at once */
     uint32_t reserved[5];     /* must be 0 */
 } wvds_options;
 

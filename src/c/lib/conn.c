@@ -200,6 +200,13 @@ wvds_status wvds_connect(const char *socket_path, wvds_conn **out)
     return wvds_connect_ex(socket_path, NULL, out);
 }
 
+/* Spinning waits for an answer being computed on another CPU. With one CPU online the service cannot run
+ * while this thread spins, so the default then is to sleep at once (measured: docs/performance.md). */
+static uint32_t default_spin_us(void)
+{
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? WVDS_DEFAULT_SPIN_US : 0;
+}
+
 wvds_status wvds_connect_ex(const char *socket_path, const wvds_options *opts, wvds_conn **out)
 {
     if (!out)
@@ -221,7 +228,7 @@ wvds_status wvds_connect_ex(const char *socket_path, const wvds_options *opts, w
         return WVDS_ERR_SYSTEM;
     conn->sock_fd = conn->doorbell_fd = -1;
     conn->timeout_ms = o.timeout_ms == 0 ? WVDS_DEFAULT_TIMEOUT_MS : o.timeout_ms;
-    uint32_t spin_us = o.spin_us == 0 ? WVDS_DEFAULT_SPIN_US : o.spin_us == WVDS_NO_SPIN ? 0 : o.spin_us;
+    uint32_t spin_us = o.spin_us == 0 ? default_spin_us() : o.spin_us == WVDS_NO_SPIN ? 0 : o.spin_us;
     int64_t deadline = wvds_deadline_after_ms(conn->timeout_ms);
 
     wvds_status st = WVDS_SUCCESS;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import threading
 from typing import Any
 
@@ -39,6 +40,7 @@ class TransportFailure(Exception):
 
 
 _Options = bind.STRUCTS["wvds_options"]  # struct wvds_options of wvds_crypto.h
+NO_SPIN = 0xFFFF_FFFF  # WVDS_NO_SPIN of wvds_crypto.h: sleep at once
 
 
 def _load() -> ctypes.CDLL:
@@ -50,9 +52,13 @@ class Client:
     """A connection to crypto_service. Thread-safe: concurrent calls use separate slots."""
 
     def __init__(self, socket_path: str = "/run/wvds/crypto.sock", timeout_ms: int = 10_000, slots: int = 0,
-                 spin_us: int = 20):
+                 spin_us: int | None = None):
+        """spin_us: how long to busy-wait for an answer before sleeping; None: 20 µs, or none with one CPU
+        online (the service could not run meanwhile)."""
         self._lib = _load()
         self._conn = ctypes.c_void_p()
+        if spin_us is None:
+            spin_us = 20 if (os.cpu_count() or 1) > 1 else NO_SPIN
         opts = _Options(timeout_ms=timeout_ms, requested_slots=slots, spin_us=spin_us)
         rc = self._lib.wvds_connect_ex(socket_path.encode(), ctypes.byref(opts), ctypes.byref(self._conn))
         if rc != 0:

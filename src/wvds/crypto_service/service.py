@@ -32,6 +32,12 @@ class StartupError(Exception):
     """The service must not start; the message says why and what to check."""
 
 
+def spin_for(configured_us: int, cpus_online: int) -> int:
+    """limits.spin_us, or 0 with one CPU online: a serving thread spinning there only keeps the client, who
+    is about to submit the next request, off the CPU (docs/performance.md, "What the AMD EPYC VM loses")."""
+    return configured_us if cpus_online > 1 else 0
+
+
 class CryptoService:
     def __init__(self, config: Config):
         self.config = config
@@ -46,6 +52,7 @@ class CryptoService:
         self.fips: ossl.FipsInfo | None = None
         self.listener: Listener | None = None
         workers = config.workers or os.cpu_count() or 2
+        self.spin_us = spin_for(config.spin_us, os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
         # One token bucket per client identity (uid, or gid with rate_limit.per = "gid"), kept for the
         # service's lifetime: reconnecting or opening more connections gains nothing. Identities are
@@ -83,7 +90,7 @@ class CryptoService:
         self._acceptor.start()
         log.info("crypto_service ready", extra={"version": VERSION, "socket": cfg.socket_path, "keys": count,
                                                 "keystore": self.store.name, "openssl": self.fips.openssl_version,
-                                                "fips_provider": self.fips.fips_version})
+                                                "fips_provider": self.fips.fips_version, "spin_us": self.spin_us})
 
     def _admit(self, creds) -> Status:
         cfg = self.config

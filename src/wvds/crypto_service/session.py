@@ -116,7 +116,7 @@ class Session:
 
     def _serve(self) -> None:
         buf = ctypes.create_string_buffer(REQ_AREA)
-        spin = self.service.config.spin_us
+        spin = self.service.spin_us
         overlapping = False
         try:
             while True:
