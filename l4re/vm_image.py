@@ -3,12 +3,13 @@
     python l4re/vm_image.py          # build (or find) the image; needs `scons l4re` and `scons qemu-guest`
 
 Entry `wvds-vm` of l4re/vm/modules.list (docs/l4re.md, "The delivery in an L4Re VM"): Fiasco, sigma0,
-moe, ned, io and uvmm from the cached L4Re build (l4re_build.py), the files of l4re/vm/ (ned's start
-script, io's hardware and vBus, the VM's device tree, compiled here with dtc) and Debian's arm64 kernel
-and initrd of the QEMU guest (qemu/guest_image.py). The guest's root file system is not in the image:
+moe, ned, io and uvmm from the cached L4Re build (l4re_build.py), the gateway task (l4re/gateway/, built
+here out of tree with the L4Re build system), the files of l4re/vm/ (ned's start script, io's hardware
+and vBus, the VM's device tree, compiled here with dtc) and Debian's arm64 kernel and initrd of the QEMU
+guest (qemu/guest_image.py). The guest's root file system is not in the image:
 QEMU's virtio disk is passed through to the VM. Making the image is a `make elfimage` of a second or
-two; it is cached beside the L4Re build in vm-<key>/, key = the L4Re build's key, the guest's key, the
-files of l4re/vm/ and the kernel command line.
+two, the gateway a few seconds; cached beside the L4Re build in vm-<key>/, key = the L4Re build's key, the
+guest's key, the files of l4re/vm/ and l4re/gateway/ and the kernel command line.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ import guest_image  # noqa: E402
 import l4re_build  # noqa: E402
 
 VM = HERE / "vm"
+GATEWAY = HERE / "gateway"
+GATEWAY_SOURCES = ("Makefile", "main.cc")
 ENTRY = "wvds-vm"
 IMAGE = f"bootstrap_{ENTRY}.elf"
 SOURCES = ("modules.list", "wvds-vm.ned", "wvds-vm.io", "vm_hw.vbus", "wvds-vm.dts")
@@ -33,9 +36,20 @@ SOURCES = ("modules.list", "wvds-vm.ned", "wvds-vm.io", "vm_hw.vbus", "wvds-vm.d
 def key(guest_dir: Path) -> str:
     h = hashlib.sha256()
     for part in (l4re_build.key().encode(), guest_dir.name.encode(), guest_image.KERNEL_CMDLINE.encode(),
-                 *((VM / name).read_bytes() for name in SOURCES)):
+                 *((VM / name).read_bytes() for name in SOURCES),
+                 *((GATEWAY / name).read_bytes() for name in GATEWAY_SOURCES)):
         h.update(part + b"\0")
     return h.hexdigest()[:16]
+
+
+def build_gateway(build: Path, out: Path, log) -> Path:
+    """l4re/gateway/ compiled against the cached L4Re build (from a copy under out/, so the build
+    system's per-package directories stay inside the cache); the stripped program."""
+    src = out / "gateway"
+    shutil.copytree(GATEWAY, src)
+    l4re_build.run_logged(["make", "-C", str(src), f"O={build / 'l4'}", f"L4DIR={build / 'src' / 'l4'}",
+                           f"CROSS_COMPILE={l4re_build.CROSS_COMPILE}"], log, "gateway")
+    return build / "l4" / "bin" / "arm64_armv8a" / "l4f" / "wvds-gateway"
 
 
 def ensure_vm_image(guest: dict[str, Path], log=None) -> Path:
@@ -63,12 +77,14 @@ def ensure_vm_image(guest: dict[str, Path], log=None) -> Path:
                         str(VM / "wvds-vm.dts")], check=True, stdout=log, stderr=log)
         for name in ("kernel", "initrd"):  # module names are the files' names: vmlinuz, initrd.img
             (stage / guest[name].name).symlink_to(guest[name])
+        stage.joinpath("wvds-gateway").symlink_to(build_gateway(build, out, log))
         search = ":".join(str(p) for p in (build / "fiasco", stage, build / "l4" / "assets"))
         l4re_build.run_logged(["make", "-C", str(build / "l4"), "elfimage", f"E={ENTRY}",
                          f"MODULES_LIST={VM / 'modules.list'}", f"MODULE_SEARCH_PATH={search}",
                          f"CROSS_COMPILE={l4re_build.CROSS_COMPILE}"], log, "vm image")
         shutil.move(build / "l4" / "images" / IMAGE, image)
         shutil.rmtree(stage)
+        shutil.rmtree(out / "gateway")
         (out / ".complete").touch()
     for old in build.glob("vm-*"):  # images of earlier guests or configurations (about 75 MB each)
         if old != out:

@@ -114,6 +114,18 @@ restart_keeps_keys() {
     est_valid
 }
 
+l4re_channel() {  # under L4Re only: the native gateway task's channel into this VM (docs/l4re.md, stage 3)
+    local port=/dev/virtio-ports/wvds.gateway line
+    wait_for 30 test -e "$port" || { ls -l /dev/virtio-ports/; return 1; }
+    exec 3<>"$port" || return 1
+    read -t 10 -r line <&3
+    echo "greeting: $line"
+    echo "wvds-vm: greeting received" >&3  # the gateway logs it on the console (the test reads it there)
+    sleep 1
+    exec 3>&-
+    [ "$line" = "wvds-gateway: L4Re channel ready" ]
+}
+
 step boot booted
 step install install_delivery
 step fips_provider fips_provider
@@ -122,5 +134,6 @@ step wvdsctl_status status_healthy
 step gateway gateway
 step est_enroll est_enroll
 step restart_keeps_keys restart_keeps_keys
+[ "$(tr -d '\0' < /proc/device-tree/model)" != "WvdS L4Re VM" ] || step l4re_channel l4re_channel
 printf '{"done": true, "failed": %d, "uptime": %s}\n' "$failed" "$(cut -d' ' -f1 /proc/uptime)" > "$RESULTS"
 exit 0

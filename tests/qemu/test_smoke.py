@@ -47,8 +47,8 @@ def test_every_step_passes_in_the_guest(result):
 
 
 def test_results_are_complete_and_timed(result):
-    res, _, _ = result
-    assert [s["step"] for s in res["steps"]] == list(run_smoke.STEPS)
+    res, _, l4re = result
+    assert [s["step"] for s in res["steps"]] == list(run_smoke.expected_steps(l4re))
     assert all(isinstance(s["seconds"], (int, float)) and s["seconds"] >= 0 for s in res["steps"])
     assert res["guest_uptime_at_smoke_start_s"] and res["guest_uptime_at_end_s"]
     assert not res["timed_out"]
@@ -62,6 +62,9 @@ def test_the_guest_ran_where_asked_with_the_right_time(result):
         console = (out / "console.log").read_text(errors="replace")
         assert "Starting kernel fiasco" in console and "MOE: Starting: rom/ned rom/wvds-vm.ned" in console
         assert "VMM[main]: Hello out there." in console
+        # the channel both ways: the guest read the gateway's greeting (step l4re_channel), the gateway
+        # logged the guest's answer
+        assert "wvds-gateway: 27 bytes from the VM: wvds-vm: greeting received" in console, console[-3000:]
     else:
         assert "machine 'linux,dummy-virt'" in boot, boot
     # the guest's clock comes from the machine's RTC (passed through to the VM under L4Re): without it
