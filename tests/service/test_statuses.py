@@ -113,7 +113,11 @@ def test_invocation_limit(make_service):
 def test_key_quota(make_service):
     svc = make_service(limits={"max_keys_per_client": 2})
     with Client(svc.socket) as c:
+        first = c.generate_key(Algorithm.AES_256_GCM).key_id
         c.generate_key(Algorithm.AES_256_GCM)
+        expect(Status.QUOTA_EXCEEDED, c.generate_key, Algorithm.AES_256_GCM)
+        expect(Status.QUOTA_EXCEEDED, c.mlkem_keygen)  # every way of making a key counts
+        c.delete_key(first)  # a deletion frees its place, and only one
         c.generate_key(Algorithm.AES_256_GCM)
         expect(Status.QUOTA_EXCEEDED, c.generate_key, Algorithm.AES_256_GCM)
 

@@ -8,6 +8,7 @@ not exist (KEY_NOT_FOUND, never PERMISSION_DENIED, so ids cannot be probed).
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import struct
@@ -106,6 +107,7 @@ class KeyTable:
         self.software = SoftwareEngine()
         self.element = element_engine(store)  # the key store's TPM/HSM, if it has one
         self._keys: dict[int, LiveKey] = {}
+        self._owned: collections.Counter[int] = collections.Counter()  # keys in the table per owner uid (quota)
         self._lock = threading.Lock()
 
     def _engine_of(self, record: KeyRecord) -> Engine:
@@ -124,6 +126,7 @@ class KeyTable:
                 live = LiveKey(rec, self.config, engine, handle, engine.openssl_key(rec.algorithm, handle))
                 self._attach_window(live)
                 self._keys[rec.key_id] = live
+                self._owned[rec.owner_uid] += 1
             except (ServiceError, KeyStoreError) as e:
                 log.error("stored key unusable, skipped", extra={"key_id": f"0x{rec.key_id:08x}",
                                                                   "reason": getattr(e, "message", str(e))})
@@ -219,7 +222,7 @@ class KeyTable:
         if public_only and usage & PRIVATE_USAGE:
             raise ServiceError(Status.INVALID_PAYLOAD, "a public key only supports verify/encaps usage")
         with self._lock:
-            owned = sum(1 for k in self._keys.values() if k.record.owner_uid == peer.uid)
+            owned = self._owned[peer.uid]
             if owned >= self.config.max_keys_per_client:
                 raise ServiceError(Status.QUOTA_EXCEEDED, f"uid {peer.uid} owns {owned} keys (limit)")
             key_id = self._new_id()
@@ -251,6 +254,7 @@ class KeyTable:
                     log.warning("key without a replay window not removed", extra={"key_id": f"0x{key_id:08x}"})
                 raise ServiceError(Status.STORAGE_ERROR, f"could not create the key's replay window: {e}") from None
             self._keys[key_id] = live
+            self._owned[peer.uid] += 1
         log.info("key created", extra={"key_id": f"0x{key_id:08x}", "algorithm": algorithm.name, "owner": peer.uid})
         return live
 
@@ -270,7 +274,8 @@ class KeyTable:
                 with key._lock:
                     key.deleted = False  # still stored: still usable
                 raise ServiceError(Status.STORAGE_ERROR, f"could not delete key: {e}") from None
-            self._keys.pop(key_id, None)
+            if self._keys.pop(key_id, None) is not None:
+                self._owned[key.record.owner_uid] -= 1
         if key.counter is not None:
             key.counter.retire()  # the C fast path stops using it; its bytes are wiped
         if key.windowed:
