@@ -144,7 +144,7 @@ def ensure_image(log=None) -> Path:
 
         def boot_image():
             run_logged(NICE + ["make", "-C", str(l4), "elfimage", f"E={ENTRY}", f"MODULES_LIST={MODULES_LIST}",
-                         f"MODULE_SEARCH_PATH={fiasco}", f"CROSS_COMPILE={CROSS_COMPILE}"], log, "image")
+                               f"MODULE_SEARCH_PATH={fiasco}", f"CROSS_COMPILE={CROSS_COMPILE}"], log, "image")
             shutil.copyfile(l4 / "images" / image_name(), image)
 
         _step(out, "unpack", times, log, unpack)

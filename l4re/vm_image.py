@@ -44,7 +44,7 @@ def key(guest_dir: Path) -> str:
 
 def build_gateway(build: Path, out: Path, log) -> Path:
     """l4re/gateway/ compiled against the cached L4Re build (from a copy under out/, so the build
-    system's per-package directories stay inside the cache); the stripped program."""
+    system's per-package directories stay inside the cache); the program where the build installs it."""
     src = out / "gateway"
     shutil.copytree(GATEWAY, src)
     l4re_build.run_logged(["make", "-C", str(src), f"O={build / 'l4'}", f"L4DIR={build / 'src' / 'l4'}",
@@ -80,8 +80,8 @@ def ensure_vm_image(guest: dict[str, Path], log=None) -> Path:
         stage.joinpath("wvds-gateway").symlink_to(build_gateway(build, out, log))
         search = ":".join(str(p) for p in (build / "fiasco", stage, build / "l4" / "assets"))
         l4re_build.run_logged(["make", "-C", str(build / "l4"), "elfimage", f"E={ENTRY}",
-                         f"MODULES_LIST={VM / 'modules.list'}", f"MODULE_SEARCH_PATH={search}",
-                         f"CROSS_COMPILE={l4re_build.CROSS_COMPILE}"], log, "vm image")
+                               f"MODULES_LIST={VM / 'modules.list'}", f"MODULE_SEARCH_PATH={search}",
+                               f"CROSS_COMPILE={l4re_build.CROSS_COMPILE}"], log, "vm image")
         shutil.move(build / "l4" / "images" / IMAGE, image)
         shutil.rmtree(stage)
         shutil.rmtree(out / "gateway")
