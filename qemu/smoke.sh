@@ -11,6 +11,7 @@
 set -u
 RESULTS=${1:-/dev/stdout}
 P=/root/payload
+MODEL=$(tr -d '\0' < /proc/device-tree/model)  # where it runs: QEMU's virt machine, or the VM under uvmm (docs/l4re.md)
 ETC=/etc/opt/wvds
 BIN=/opt/wvds/bin
 CTL=(env WVDS_SOCKET=/run/wvds/crypto.sock "$BIN/wvdsctl" --timeout 60000)
@@ -46,8 +47,8 @@ wait_for() {  # wait_for SECONDS COMMAND...: until it succeeds (wall clock), the
     done
 }
 
-booted() {  # the machine's model says where it runs: QEMU's virt machine, or the VM under uvmm (docs/l4re.md)
-    echo "kernel $(uname -r) $(uname -m); machine '$(tr -d '\0' < /proc/device-tree/model)';" \
+booted() {
+    echo "kernel $(uname -r) $(uname -m); machine '$MODEL';" \
         "clock $(date -u +%FT%TZ); $(nproc) CPUs; up $(cut -d' ' -f1 /proc/uptime) s when the smoke test started"
     [ "$(uname -m)" = aarch64 ]
 }
@@ -134,6 +135,6 @@ step wvdsctl_status status_healthy
 step gateway gateway
 step est_enroll est_enroll
 step restart_keeps_keys restart_keeps_keys
-[ "$(tr -d '\0' < /proc/device-tree/model)" != "WvdS L4Re VM" ] || step l4re_channel l4re_channel
+[ "$MODEL" != "WvdS L4Re VM" ] || step l4re_channel l4re_channel
 printf '{"done": true, "failed": %d, "uptime": %s}\n' "$failed" "$(cut -d' ' -f1 /proc/uptime)" > "$RESULTS"
 exit 0

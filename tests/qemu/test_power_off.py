@@ -18,7 +18,7 @@ def sleeper(seconds: float) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
 
 
-def test_a_process_that_ends_by_itself_is_a_power_off(tmp_path):
+def test_a_process_that_ends_by_itself_is_a_power_off():
     with sleeper(0.2) as proc:
         assert run_smoke.wait_for_power_off(proc, None, 30) == (True, "")
 
