@@ -9,7 +9,7 @@ and vBus, the VM's device tree, compiled here with dtc) and Debian's arm64 kerne
 guest (qemu/guest_image.py). The guest's root file system is not in the image:
 QEMU's virtio disk is passed through to the VM. Making the image is a `make elfimage` of a second or
 two, the gateway a few seconds; cached beside the L4Re build in vm-<key>/, key = the L4Re build's key, the
-guest's key, the files of l4re/vm/ and l4re/gateway/ and the kernel command line.
+guest's key, the files of l4re/vm/ and l4re/gateway/, wvds_crypto.h and the kernel command line.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ import l4re_build  # noqa: E402
 VM = HERE / "vm"
 GATEWAY = HERE / "gateway"
 GATEWAY_SOURCES = ("Makefile", "main.cc")
+HEADER = HERE.parent / "src" / "c" / "include" / "wvds_crypto.h"  # the delivery's header: the wire constants
 ENTRY = "wvds-vm"
 IMAGE = f"bootstrap_{ENTRY}.elf"
 SOURCES = ("modules.list", "wvds-vm.ned", "wvds-vm.io", "vm_hw.vbus", "wvds-vm.dts")
@@ -37,7 +38,7 @@ def key(guest_dir: Path) -> str:
     h = hashlib.sha256()
     for part in (l4re_build.key().encode(), guest_dir.name.encode(), guest_image.KERNEL_CMDLINE.encode(),
                  *((VM / name).read_bytes() for name in SOURCES),
-                 *((GATEWAY / name).read_bytes() for name in GATEWAY_SOURCES)):
+                 *((GATEWAY / name).read_bytes() for name in GATEWAY_SOURCES), HEADER.read_bytes()):
         h.update(part + b"\0")
     return h.hexdigest()[:16]
 
@@ -47,6 +48,7 @@ def build_gateway(build: Path, out: Path, log) -> Path:
     system's per-package directories stay inside the cache); the program where the build installs it."""
     src = out / "gateway"
     shutil.copytree(GATEWAY, src)
+    shutil.copy2(HEADER, src / HEADER.name)  # main.cc includes it from its own directory
     l4re_build.run_logged(["make", "-C", str(src), f"O={build / 'l4'}", f"L4DIR={build / 'src' / 'l4'}",
                            f"CROSS_COMPILE={l4re_build.CROSS_COMPILE}"], log, "gateway")
     return build / "l4" / "bin" / "arm64_armv8a" / "l4f" / "wvds-gateway"

@@ -58,7 +58,8 @@ SOURCE_FILES = (
     ("scripts/extract_certs.py", "scripts/extract_certs.py", True),
 )
 # ... every file of these directories, as (destination directory, source directory, name pattern) ...
-SOURCE_DIRECTORIES = (("config", "packaging/config", "*.json"), ("systemd", "packaging/systemd", "*"))
+SOURCE_DIRECTORIES = (("config", "packaging/config", "*.json"), ("systemd", "packaging/systemd", "*"),
+                      ("udev", "packaging/udev", "*.rules"))
 DOCUMENTS = ("README_OEM.md", "WvdS_KB_OEM.md")  # ... templates, rendered for the delivery's contents (`render`)
 # ... and what makes the rest: these scripts and what they read (the version, the program names, OpenSSL's
 # source for the SBOM). The build's outputs (build/<arch>/) are SCons targets of their own.

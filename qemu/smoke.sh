@@ -115,16 +115,33 @@ restart_keeps_keys() {
     est_valid
 }
 
-l4re_channel() {  # under L4Re only: the native gateway task's channel into this VM (docs/l4re.md, stage 3)
-    local port=/dev/virtio-ports/wvds.gateway line
+l4re_channel() {  # under L4Re only: the native gateway task talks to crypto_service over its port (docs/l4re.md)
+    local port=/dev/virtio-ports/wvds.gateway rel=/opt/wvds/current uid gid
     wait_for 30 test -e "$port" || { ls -l /dev/virtio-ports/; return 1; }
-    exec 3<>"$port" || return 1
-    read -t 10 -r line <&3
-    echo "greeting: $line"
-    echo "wvds-vm: greeting received" >&3  # the gateway logs it on the console (the test reads it there)
-    sleep 1
-    exec 3>&-
-    [ "$line" = "wvds-gateway: L4Re channel ready" ]
+    # as the KB says: the udev rule (the port is the service user's alone), the drop-in, the config entry
+    install -m 0644 "$rel/udev/60-wvds-channel.rules" /etc/udev/rules.d/ || return 1
+    udevadm control --reload && udevadm trigger --subsystem-match=virtio-ports && udevadm settle
+    ls -lL "$port"
+    [ "$(stat -L -c %U:%a "$port")" = wvds:600 ] || return 1
+    if runuser -u gw -- sh -c "exec 3<>$port" 2>/dev/null; then  # nobody else may speak for the gateway
+        echo "user gw could open the gateway's port"; return 1
+    fi
+    install -D -m 0644 "$rel/systemd/wvds-crypto-channel.conf" /etc/systemd/system/wvds-crypto.service.d/channel.conf
+    uid=$(id -u gw) gid=$(getent group wvds | cut -d: -f3)  # the identity the L4Re configuration vouches for
+    local entry="{\"name\": \"l4re-gateway\", \"path\": \"$port\", \"uid\": $uid, \"gid\": $gid}"
+    sed -i "0,/{/s|{|{\n  \"channels\": [$entry],|" "$ETC/crypto_service.json"
+    systemctl daemon-reload && systemctl restart wvds-crypto.service || return 1
+    # the gateway runs its sequence (oem_gateway's steps, then timed round trips) once the service opens
+    # the port: GATEWAY_REQUESTS requests; its results are on the L4Re console (the test reads them there)
+    wait_for 600 channel_served
+    "${CTL[@]}" status | grep '^channels:'
+}
+
+GATEWAY_REQUESTS=168  # l4re/gateway/main.cc: 13 steps, 3 x 50 timed round trips, 5 keys deleted
+channel_served() {
+    local line
+    line=$("${CTL[@]}" status | grep '^channels:') || return 1
+    echo "$line" | grep -q "\"requests\": $GATEWAY_REQUESTS[,}]" && echo "$line" | grep -q '"framing_errors": 0[,}]'
 }
 
 step boot booted

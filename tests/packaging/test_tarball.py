@@ -164,10 +164,10 @@ def test_kb_covers_every_status_code_and_config_field(unpacked):
               "limits.gcm_invocation_limit", "limits.replay_window", "limits.replay_streams", "limits.replay_sync",
               "limits.legacy_replay_window", "limits.spin_us",
               "limits.rate_limit.requests_per_second", "limits.rate_limit.burst", "limits.rate_limit.cooldown_ms",
-              "openssl.config", "openssl.modules", "keystore", "log.level"]
+              "openssl.config", "openssl.modules", "keystore", "log.level", "channels[]"]
     for f in fields:
         assert f"| `{f}`" in kb, f
-    assert len(Config.__dataclass_fields__) == 21, "crypto_service config changed: update the KB's table"
+    assert len(Config.__dataclass_fields__) == 22, "crypto_service config changed: update the KB's table"
     for backend in ("`file`", "`tpm`", "`pkcs11`", "`memory`"):
         assert f"| {backend}" in kb
 

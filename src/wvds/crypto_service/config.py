@@ -7,6 +7,7 @@ docs/config.md documents every field; this module is the authority on defaults.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,16 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class ChannelSpec:
+    """A byte-stream port carrying frames (channels.py): where it is and who the platform says is on the other
+    end (there is no socket credential to ask)."""
+    name: str
+    path: str
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
 class Config:
     path: str = "<defaults>"
     socket_path: str = "/run/wvds/crypto.sock"
@@ -58,6 +69,7 @@ class Config:
     replay_streams: int = 2  # epochs (runs of the encrypting service) tracked per key
     replay_sync: bool = False  # msync each window update: also survives power cuts
     legacy_replay_window: int = 100_000  # keys from before replay windows: in-memory set of random nonces
+    channels: tuple[ChannelSpec, ...] = ()  # docs/l4re.md: the L4Re gateway's port into the VM
 
 
 def _ids(f: Fields, key: str) -> tuple[int, ...]:
@@ -109,6 +121,8 @@ def parse(doc: Any, path: str = "<config>") -> Config:
         grants.append(Grant(owner or 0, label or "", _ids(gf, "uids"), _ids(gf, "gids"), usage))
         gf.unknown()
 
+    channels = _channels(top, allow_uids, allow_gids, errors)
+
     lim = top.sub("limits")
     positive = lambda v: v > 0  # noqa: E731
     max_clients = lim.get("max_clients", int, d.max_clients, lambda v: 1 <= v <= 1024, "must be 1..1024")
@@ -153,7 +167,29 @@ def parse(doc: Any, path: str = "<config>") -> Config:
         raise ConfigError("\n".join(f"{path}: {e}" for e in errors))
     return Config(path, socket_path, _octal(mode_text), allow_uids, allow_gids, tuple(grants), max_clients, slots,
                   workers, max_keys, rate, gcm_limit, replay, spin, ossl_conf, ossl_modules, keystore, level,
-                  replay_streams=streams, replay_sync=replay_sync, legacy_replay_window=legacy)
+                  replay_streams=streams, replay_sync=replay_sync, legacy_replay_window=legacy,
+                  channels=tuple(channels))
+
+
+def _channels(top: Fields, allow_uids, allow_gids, errors: list[str]) -> list[ChannelSpec]:
+    specs: list[ChannelSpec] = []
+    for i, c in enumerate(top.get("channels", list, [])):
+        cf = Fields(c, f"channels[{i}]", errors)
+        path = cf.get("path", str, None, absolute_path, "must be an absolute path", required=True)
+        uid = cf.get("uid", int, None, lambda v: 0 <= v < 2**32, "must be 0..4294967295", required=True)
+        gid = cf.get("gid", int, None, lambda v: 0 <= v < 2**32, "must be 0..4294967295", required=True)
+        name = cf.get("name", str, None, lambda v: 0 < len(v) <= 32 and v.isprintable(),
+                      "must be 1..32 printable characters")
+        cf.unknown()
+        if path is None or uid is None or gid is None:
+            continue
+        if uid not in allow_uids and gid not in allow_gids:
+            errors.append(f"channels[{i}]: uid {uid} and gid {gid} are in neither access.allow_uids nor "
+                          "access.allow_gids: the peer of a channel is admitted like any client")
+        if any(s.path == path for s in specs):
+            errors.append(f"channels[{i}].path: {path} is already channels[{[s.path for s in specs].index(path)}]")
+        specs.append(ChannelSpec(name or os.path.basename(path), path, uid, gid))
+    return specs
 
 
 def _octal(text: str) -> int | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from wvds import ossl
 from wvds.crypto_service import fastpath
+from wvds.crypto_service.channels import PortChannel
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.fastpath import TokenBucket
 from wvds.crypto_service.keys import KeyTable
@@ -51,6 +52,7 @@ class CryptoService:
         self.started = time.time()
         self.fips: ossl.FipsInfo | None = None
         self.listener: Listener | None = None
+        self.channels: list[PortChannel] = []
         workers = config.workers or os.cpu_count() or 2
         self.spin_us = spin_for(config.spin_us, os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
@@ -88,7 +90,11 @@ class CryptoService:
             raise StartupError(f"cannot listen on {cfg.socket_path}: {e.strerror or e}") from None
         self._acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
         self._acceptor.start()
+        self.channels = [PortChannel(self, spec, next(self._client_ids)) for spec in cfg.channels]
+        for channel in self.channels:
+            channel.start()
         log.info("crypto_service ready", extra={"version": VERSION, "socket": cfg.socket_path, "keys": count,
+                                                "channels": [c.spec.path for c in self.channels],
                                                 "keystore": self.store.name, "openssl": self.fips.openssl_version,
                                                 "fips_provider": self.fips.fips_version, "spin_us": self.spin_us})
 
@@ -200,6 +206,7 @@ class CryptoService:
             "keystore": self.store.describe(),
             "replay_windows_bytes": self.keys.replay_bytes(),
             "clients": len(self.sessions),
+            "channels": [c.describe() for c in self.channels],
             "pool": self._pool_snapshot(),
             "uptime_s": round(time.time() - self.started, 3),
         }
@@ -223,6 +230,8 @@ class CryptoService:
             s.shutdown()
         for s in sessions:
             s.join(timeout)
+        for c in self.channels:
+            c.join(timeout)  # a channel sees `stopping` within stream_port.POLL_MS
         self.pool.shutdown(wait=True)  # requests already taken are answered before the store closes
         if hasattr(self, "store"):
             self.store.close()
