@@ -302,6 +302,19 @@ def liboqs_seeds() -> dict[str, bytes]:
     return out
 
 
+def stream_seeds() -> dict[str, bytes]:
+    """fuzz_stream.py: byte 0 even puts a good frame in front; frames back to back, truncated, garbage."""
+    rnd = pack_request(RequestType.RANDOM, struct.pack("<I", 16))
+    enc = pack_request(RequestType.AES_ENCRYPT, struct.pack("<IH", 0x101, 3) + b"aad" + b"p" * 300)
+    return {
+        "one": b"\x01" + rnd, "two": b"\x01" + rnd + enc, "after-good": b"\x00" + enc,
+        "truncated-header": b"\x01" + rnd[:5], "truncated-payload": b"\x01" + enc[:100],
+        "bad-magic": b"\x00\x01\x01\x38\x00\x04\x00\x00\x00abcd", "bad-version": b"\x01" + rnd[:1] + b"\x09" + rnd[2:],
+        "too-large": b"\x00" + rnd[:4] + struct.pack("<I", 65537), "text": b"\x01GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "bad-type-flags": b"\x00" + rnd[:2] + b"\x7e\x80" + rnd[4:],
+    }
+
+
 def main() -> None:
     _write("extract_certs", extract_certs_seeds())
     _write("liboqs", liboqs_seeds())
@@ -309,6 +322,7 @@ def main() -> None:
     _write("config", config_seeds())
     _write("keyfile", keyfile_seeds())
     _write("est", est_seeds())
+    _write("stream", stream_seeds())
     for d in sorted(CORPUS.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds")
 

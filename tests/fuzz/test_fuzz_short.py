@@ -27,6 +27,7 @@ HARNESSES = {  # corpus/crash directory name -> harness script, extra libFuzzer 
     "est": ("fuzz_est_responses.py", []),
     "extract_certs": ("fuzz_extract_certs.py", []),
     "liboqs": ("fuzz_liboqs_differential.py", []),
+    "stream": ("fuzz_stream.py", []),
 }
 NEEDS_FIPS = {"request", "liboqs"}  # run our OpenSSL in FIPS mode, as the service does
 

@@ -67,7 +67,7 @@ class PortChannel:
         reported = None  # the last reason it could not open, logged once
         while not stopping.is_set():
             try:
-                port = StreamPort(self.spec.path)
+                port = StreamPort.open(self.spec.path)
             except OSError as e:
                 if e.strerror != reported:
                     log.warning("channel not open", extra={"channel": self.spec.name, "path": self.spec.path,

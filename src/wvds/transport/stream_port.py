@@ -39,15 +39,20 @@ class FramingError(Exception):
 
 
 class StreamPort:
-    def __init__(self, path: str):
-        self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
+    def __init__(self, fd: int):
+        """Owns fd (non-blocking), closes it in close()."""
+        self.fd = fd
+
+    @classmethod
+    def open(cls, path: str) -> "StreamPort":
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
-            if os.isatty(self.fd):  # a tty's line discipline would translate and echo bytes
-                tty.setraw(self.fd, termios.TCSANOW)
+            if os.isatty(fd):  # a tty's line discipline would translate and echo bytes
+                tty.setraw(fd, termios.TCSANOW)
         except BaseException:
-            os.close(self.fd)
+            os.close(fd)
             raise
+        return cls(fd)
 
     def close(self) -> None:
         if self.fd >= 0:
