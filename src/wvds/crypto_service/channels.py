@@ -107,11 +107,12 @@ class PortChannel:
             if frame is None:
                 return  # the service is stopping
             try:
-                if stopping.is_set():
-                    response = pack_response(Status.SHUTTING_DOWN)
-                else:
-                    response = dispatch.handle(self.ctx, self.bucket, bytes(frame))
+                stop = stopping.is_set()  # then answer what arrived, and read no more
+                response = pack_response(Status.SHUTTING_DOWN) if stop else dispatch.handle(self.ctx, self.bucket,
+                                                                                            bytes(frame))
             finally:
                 frame[:] = bytes(len(frame))  # requests may carry plaintext or key material
             self._set(requests=1)
             port.write_all(response)
+            if stop:
+                return
