@@ -264,6 +264,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ctl = getattr(self, "ctl", DEFAULTS)
         if ctl["nul_terminated"] and body and ctype and not ctype.startswith("text/"):
             body += b"\0"  # the C string's terminator, counted in Content-Length
+        # In the log before the client sees a byte of the answer: a test that clears the log once its
+        # client has the answer (EstServer.control) must never find this request in the next test's log.
+        self.entry["status"] = status
+        self._record()
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
@@ -281,7 +285,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             if body:
                 self.wfile.write(body)
-        self.entry["status"] = status
 
     def _client_cert(self):
         der = self.connection.getpeercert(binary_form=True)
@@ -331,6 +334,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self, method: str):
         ctl = self.ctl = self.st.control()
+        self.recorded = False  # one Handler serves every request of a kept-alive connection
         self.entry = {"ts": time.time(), "method": method, "path": self.path, "tls": self.connection.version(),
                       "group": getattr(self.server, "group_of", lambda s: "")(self.connection)}
         try:
@@ -358,6 +362,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, ssl.SSLError):
             self.entry["status"] = "disconnected"
         finally:
+            self._record()  # if the answer did not get as far as _send
+
+    def _record(self) -> None:
+        if hasattr(self, "entry") and not getattr(self, "recorded", False):
+            self.recorded = True
             self.st.record(self.entry)
 
     def _cacerts(self, ctl):
