@@ -225,6 +225,21 @@ def test_peer_gone_and_stop(programs, fips_env, tmp_path):
     assert "channel closed by its peer" in svc.log() and "channel not open" in svc.log()
 
 
+def test_a_port_without_its_other_end_is_logged_once(programs, fips_env, tmp_path):
+    """A port that answers end of file at once (a virtio port whose device side is not there; here
+    /dev/null) is reopened every second, and says so once, not twice a second."""
+    cfg = channel_config(tmp_path, "/dev/null", log={"level": "info"})
+    with ServiceProcess(HOST, fips_env, tmp_path, cfg, programs=programs) as svc:
+        from wvds.client import Client
+        with Client(svc.socket, timeout_ms=240_000) as c:
+            deadline = time.monotonic() + 60
+            while wait_open(c, timeout=0)["opened"] < 4 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert wait_open(c, timeout=0)["opened"] >= 4
+    lines = [ln for ln in svc.log().splitlines() if '"wvds.channel"' in ln]
+    assert len(lines) == 2 and "channel open" in lines[0] and "end of file" in lines[1], lines
+
+
 def test_channels_config_is_checked(tmp_path):
     from wvds.crypto_service import config
     from wvds.crypto_service.errors import ConfigError

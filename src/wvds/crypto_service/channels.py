@@ -64,7 +64,9 @@ class PortChannel:
 
     def _run(self) -> None:
         stopping = self.service.stopping
-        reported = None  # the last reason it could not open, logged once
+        # What went wrong last time, logged once: a port whose other end is not there (a virtio port
+        # without its device side answers end of file at once) must not write two lines a second.
+        reported = None
         while not stopping.is_set():
             try:
                 port = StreamPort.open(self.spec.path)
@@ -76,17 +78,24 @@ class PortChannel:
                 self._set("waiting")
                 stopping.wait(REOPEN_S)
                 continue
-            reported = None
             self._set("open", opened=1)
-            log.info("channel open", extra={"channel": self.spec.name, "path": self.spec.path,
-                                            "client": self.ctx.client_id, "uid": self.peer.uid,
-                                            "gid": self.peer.gid})
+            level = logging.DEBUG if reported else logging.INFO
+            log.log(level, "channel open", extra={"channel": self.spec.name, "path": self.spec.path,
+                                                  "client": self.ctx.client_id, "uid": self.peer.uid,
+                                                  "gid": self.peer.gid})
+            before = self.describe()["requests"]
             try:
                 self._serve(port)
+                reported = None
             except PortClosed as e:
-                log.info("channel closed by its peer", extra={"channel": self.spec.name, "reason": str(e)})
+                served = self.describe()["requests"] > before
+                if served or str(e) != reported:
+                    log.info("channel closed by its peer", extra={"channel": self.spec.name, "reason": str(e),
+                                                                  "retry_s": REOPEN_S})
+                reported = None if served else str(e)
             except Exception:  # a bug: log it, and open the port afresh
                 log.exception("channel error", extra={"channel": self.spec.name})
+                reported = None
             finally:
                 port.close()
                 self._set("closed")
