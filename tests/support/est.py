@@ -72,9 +72,14 @@ class EstServer:
         return self.info["root"]
 
     def control(self, **settings) -> None:
-        """Replace the misbehaviour settings (see DEFAULTS in est_server.py) and clear the request log."""
+        """Replace the misbehaviour settings (see DEFAULTS in est_server.py) and clear the request log.
+
+        Each call starts a new generation: requests() lists only the requests that arrived after it. A
+        request that arrived before (a handler still sleeping in an earlier test's delay_s, say) may
+        be logged later, but under its own generation."""
+        self.generation = getattr(self, "generation", 0) + 1
         tmp = self.dir / "control.json.tmp"
-        tmp.write_text(json.dumps(settings))
+        tmp.write_text(json.dumps({**settings, "generation": self.generation}))
         os.replace(tmp, self.dir / "control.json")
         (self.dir / "requests.jsonl").unlink(missing_ok=True)
 
@@ -83,7 +88,8 @@ class EstServer:
         if not path.exists():
             return []
         out = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return [r for r in out if op is None or r.get("op") == op]
+        return [r for r in out if (op is None or r.get("op") == op)
+                and r.get("generation", 0) == getattr(self, "generation", 0)]
 
     def stop(self) -> None:
         terminate(self.proc)

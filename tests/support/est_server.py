@@ -60,6 +60,7 @@ DEFAULTS = {
     "pending": {"count": 0, "retry_after": "1"},  # 202 this many times per CSR; "N" seconds or "date:N"
     "no_retry_after": False,  # 202 without a Retry-After header
     "delay_s": {},  # operation -> seconds to sleep before answering
+    "generation": 0,  # EstServer.control's count: each logged request carries the one it arrived under
     "malformed": [],  # operations answered with a body that is not PKCS#7
     "wrong_key": False,  # issue for another public key
     "wrong_ca": False,  # issue from the other CA
@@ -335,7 +336,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self, method: str):
         ctl = self.ctl = self.st.control()
         self.recorded = False  # one Handler serves every request of a kept-alive connection
-        self.entry = {"ts": time.time(), "method": method, "path": self.path, "tls": self.connection.version(),
+        self.entry = {"ts": time.time(), "generation": ctl["generation"], "method": method, "path": self.path,
+                      "tls": self.connection.version(),
                       "group": getattr(self.server, "group_of", lambda s: "")(self.connection)}
         try:
             op = self._op()
@@ -494,7 +496,8 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         try:
             tls = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as e:
-            self.state.record({"ts": time.time(), "tls_error": str(e)})
+            self.state.record({"ts": time.time(), "generation": self.state.control()["generation"],
+                               "tls_error": str(e)})
             return
         try:
             super().finish_request(tls, client_address)
