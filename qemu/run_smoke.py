@@ -41,6 +41,8 @@ L4RE_STEPS = ("l4re_channel",)  # only in the VM under uvmm: the native gateway 
 
 def expected_steps(l4re: bool) -> tuple[str, ...]:
     return STEPS + L4RE_STEPS if l4re else STEPS
+
+
 GUEST_EST = ("10.0.2.100", 8443)  # est.wvds.test in the guest's /etc/hosts
 
 

@@ -265,8 +265,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ctl = getattr(self, "ctl", DEFAULTS)
         if ctl["nul_terminated"] and body and ctype and not ctype.startswith("text/"):
             body += b"\0"  # the C string's terminator, counted in Content-Length
-        # In the log before the client sees a byte of the answer: a test that clears the log once its
-        # client has the answer (EstServer.control) must never find this request in the next test's log.
+        # In the log before the client sees a byte of the answer: a test that reads the log as soon as its
+        # client has the answer finds the request there. (A request logged after the test has moved on
+        # carries its generation: EstServer.requests leaves it out.)
         self.entry["status"] = status
         self._record()
         self.send_response(status)
