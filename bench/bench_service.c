@@ -233,6 +233,96 @@ static int evp_kemgen(void *a) {
     return 0;
 }
 
+/* Verify, encaps, decaps: small public-key requests (the service answers them in C once the key is granted). */
+typedef struct {
+    wvds_conn *conn;
+    uint32_t dsa_id, kem_id;
+    EVP_PKEY *dsa, *kem;
+    unsigned char msg[64], sig[5000], mysig[5000], ct[1088], myct[1088];
+    size_t siglen, mysiglen;
+} pub_t;
+
+static int svc_verify(void *a) {
+    pub_t *p = a;
+    int rc = wvds_mldsa_verify(p->conn, p->dsa_id, NULL, 0, p->msg, 64, p->sig, p->siglen);
+    if (rc) die("mldsa_verify", rc);
+    return 0;
+}
+static int evp_verify(void *a) {
+    pub_t *p = a;
+    static EVP_SIGNATURE *s; /* fetched once, as the service does */
+    if (!s) s = EVP_SIGNATURE_fetch(NULL, "ML-DSA-65", NULL);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, p->dsa, NULL);
+    int ok = c && s && EVP_PKEY_verify_message_init(c, s, NULL) > 0 &&
+             EVP_PKEY_verify(c, p->mysig, p->mysiglen, p->msg, 64) == 1;
+    EVP_PKEY_CTX_free(c);
+    if (!ok) die("EVP ML-DSA verify", 0x105);
+    return 0;
+}
+static int svc_encaps(void *a) {
+    pub_t *p = a;
+    size_t len;
+    uint32_t id;
+    uint8_t secret[32];
+    int rc = wvds_mlkem_encaps(p->conn, p->kem_id, WVDS_KEM_RETURN_SECRET, p->ct, sizeof p->ct, &len, &id, secret);
+    if (rc) die("mlkem_encaps", rc);
+    return 0;
+}
+static int evp_encaps(void *a) {
+    pub_t *p = a;
+    uint8_t secret[32];
+    size_t len = sizeof p->myct, slen = sizeof secret;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, p->kem, NULL);
+    int ok = c && EVP_PKEY_encapsulate_init(c, NULL) > 0 && EVP_PKEY_encapsulate(c, p->myct, &len, secret, &slen) > 0;
+    EVP_PKEY_CTX_free(c);
+    if (!ok) die("EVP ML-KEM encapsulate", 0x105);
+    return 0;
+}
+static int svc_decaps(void *a) {
+    pub_t *p = a;
+    uint32_t id;
+    uint8_t secret[32];
+    int rc = wvds_mlkem_decaps(p->conn, p->kem_id, WVDS_KEM_RETURN_SECRET, p->ct, sizeof p->ct, &id, secret);
+    if (rc) die("mlkem_decaps", rc);
+    return 0;
+}
+static int evp_decaps(void *a) {
+    pub_t *p = a;
+    uint8_t secret[32];
+    size_t slen = sizeof secret;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, p->kem, NULL);
+    int ok = c && EVP_PKEY_decapsulate_init(c, NULL) > 0 &&
+             EVP_PKEY_decapsulate(c, secret, &slen, p->myct, sizeof p->myct) > 0;
+    EVP_PKEY_CTX_free(c);
+    if (!ok) die("EVP ML-KEM decapsulate", 0x105);
+    return 0;
+}
+
+static void public_key_figures(ctx_t *c, uint32_t sign_id, EVP_PKEY *dsa) {
+    static pub_t p;
+    p.conn = c->conn, p.dsa_id = sign_id, p.dsa = dsa;
+    memset(p.msg, 0x33, sizeof p.msg);
+    p.mysiglen = sizeof p.mysig;
+    if (!evp_mldsa_sign(dsa, p.msg, 64, p.mysig, &p.mysiglen)) die("EVP ML-DSA sign", 0x105);
+    int rc = wvds_mldsa_sign(c->conn, sign_id, NULL, 0, p.msg, 64, p.sig, sizeof p.sig, &p.siglen);
+    if (rc) die("mldsa_sign", rc);
+    unsigned char pk[2000];
+    size_t pklen;
+    rc = wvds_mlkem_keygen(c->conn, WVDS_ALG_ML_KEM_768,
+                           WVDS_USAGE_ENCAPS | WVDS_USAGE_DECAPS | WVDS_USAGE_RELEASE_SECRET, "bench", &p.kem_id, pk,
+                           sizeof pk, &pklen);
+    if (rc) die("mlkem_keygen", rc);
+    p.kem = evp_keygen("ML-KEM-768");
+    svc_encaps(&p), evp_encaps(&p); /* a ciphertext for each side's decapsulations */
+    printf("  \"mldsa65_verify_per_s\": {\"service\": %.1f, \"inprocess\": %.1f},\n", rate_of(svc_verify, &p),
+           rate_of(evp_verify, &p));
+    printf("  \"mlkem768_encaps_per_s\": {\"service\": %.1f, \"inprocess\": %.1f},\n", rate_of(svc_encaps, &p),
+           rate_of(evp_encaps, &p));
+    printf("  \"mlkem768_decaps_per_s\": {\"service\": %.1f, \"inprocess\": %.1f},\n", rate_of(svc_decaps, &p),
+           rate_of(evp_decaps, &p));
+    EVP_PKEY_free(p.kem);
+}
+
 /* ---- replay protection: decryption with and without (docs/replay.md) ------------------ */
 
 typedef struct {
@@ -458,6 +548,7 @@ int main(int argc, char **argv) {
            rate_of(evp_sign, &s));
     printf("  \"mlkem768_keygen_per_s\": {\"service\": %.1f, \"inprocess\": %.1f},\n", rate_of(svc_kemgen, &c),
            rate_of(evp_kemgen, &c));
+    public_key_figures(&c, sign_id, s.pkey);
     printf("  \"mldsa65_sign_scaling\": [");
     for (int threads = 1; threads <= 4; threads *= 2) {
         double sv = scaled_rate(svc_sign, &s, threads, 1), ip = scaled_rate(evp_sign, &s, threads, 0);

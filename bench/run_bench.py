@@ -123,6 +123,9 @@ def main() -> int:
     compare(f"AES-GCM stream, {st['chunk']} B chunks pipelined", st, "MB/s")
     compare("ML-DSA-65 sign", r["mldsa65_sign_per_s"], "/s")
     compare("ML-KEM-768 keygen(+delete)", r["mlkem768_keygen_per_s"], "/s")
+    compare("ML-DSA-65 verify (64 B message)", r["mldsa65_verify_per_s"], "/s")
+    compare("ML-KEM-768 encaps, secret returned", r["mlkem768_encaps_per_s"], "/s")
+    compare("ML-KEM-768 decaps, secret returned", r["mlkem768_decaps_per_s"], "/s")
     for row in r["mldsa65_sign_scaling"]:
         compare(f"ML-DSA-65 sign, {row['clients']} clients (in-process: threads)", row, "/s")
     if args.json:

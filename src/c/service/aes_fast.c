@@ -1,4 +1,5 @@
-/* crypto_service's fast path - AES-256-GCM and RANDOM: see wvds_srv.h for what it answers and
+/* crypto_service's fast path - a client's session (its grants, its slots), AES-256-GCM and RANDOM;
+ * the public-key requests are in pkey_fast.c. See wvds_srv.h for what it answers and
  * docs/transport.md ("Fast path") for why.
  *
  * Shared-memory rules: the header, key id and AAD length are copied out of the slot
@@ -13,55 +14,11 @@
 #define _GNU_SOURCE
 #include <openssl/core.h>
 #include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "service_internal.h"
-
-/* libcrypto entry points, typed from OpenSSL's own prototypes (the library is compiled
- * against its headers but does not link it). */
-static struct {
-    EVP_CIPHER *cipher;
-    __typeof__(&EVP_CIPHER_CTX_new) ctx_new;
-    __typeof__(&EVP_CIPHER_CTX_free) ctx_free;
-    __typeof__(&EVP_EncryptInit_ex2) encrypt_init;
-    __typeof__(&EVP_EncryptUpdate) encrypt_update;
-    __typeof__(&EVP_EncryptFinal_ex) encrypt_final;
-    __typeof__(&EVP_DecryptInit_ex2) decrypt_init;
-    __typeof__(&EVP_DecryptUpdate) decrypt_update;
-    __typeof__(&EVP_DecryptFinal_ex) decrypt_final;
-    __typeof__(&EVP_CIPHER_CTX_ctrl) ctx_ctrl;
-    __typeof__(&EVP_CIPHER_CTX_get_params) ctx_get_params;
-    __typeof__(&RAND_bytes_ex) rand_bytes;
-} ossl;
-static atomic_bool ossl_ready;
-
-int wvds_srv_fast_setup(const wvds_srv_ossl *f)
-{
-    if (!f || !f->cipher || !f->ctx_new || !f->ctx_free || !f->encrypt_init || !f->encrypt_update ||
-        !f->encrypt_final || !f->decrypt_init || !f->decrypt_update || !f->decrypt_final || !f->ctx_ctrl ||
-        !f->ctx_get_params || !f->rand_bytes || atomic_load(&ossl_ready))
-        return -1;
-    ossl.cipher = f->cipher;
-    ossl.ctx_new = (__typeof__(ossl.ctx_new))f->ctx_new;
-    ossl.ctx_free = (__typeof__(ossl.ctx_free))f->ctx_free;
-    ossl.encrypt_init = (__typeof__(ossl.encrypt_init))f->encrypt_init;
-    ossl.encrypt_update = (__typeof__(ossl.encrypt_update))f->encrypt_update;
-    ossl.encrypt_final = (__typeof__(ossl.encrypt_final))f->encrypt_final;
-    ossl.decrypt_init = (__typeof__(ossl.decrypt_init))f->decrypt_init;
-    ossl.decrypt_update = (__typeof__(ossl.decrypt_update))f->decrypt_update;
-    ossl.decrypt_final = (__typeof__(ossl.decrypt_final))f->decrypt_final;
-    ossl.ctx_ctrl = (__typeof__(ossl.ctx_ctrl))f->ctx_ctrl;
-    ossl.ctx_get_params = (__typeof__(ossl.ctx_get_params))f->ctx_get_params;
-    ossl.rand_bytes = (__typeof__(ossl.rand_bytes))f->rand_bytes;
-    atomic_store(&ossl_ready, true);
-    return 0;
-}
 
 /* --- keys and counters -------------------------------------------------------------------- */
 
@@ -130,7 +87,7 @@ static void key_unref(wvds_srv_aes_key *k)
         return;
     explicit_bzero(k->bytes, sizeof k->bytes);
     if (k->gen)
-        ossl.ctx_free(k->gen);
+        wvds_ossl.ctx_free(k->gen);
     wvds_srv_replay_close(k->replay);
     pthread_mutex_destroy(&k->lock);
     free(k);
@@ -144,7 +101,7 @@ void wvds_srv_aes_key_retire(wvds_srv_aes_key *k)
     atomic_store(&k->usable, false);
     explicit_bzero(k->bytes, sizeof k->bytes);
     if (k->gen) /* holds the key schedule */
-        ossl.ctx_free(k->gen);
+        wvds_ossl.ctx_free(k->gen);
     k->gen = NULL;
     k->started = false;
     pthread_mutex_unlock(&k->lock);
@@ -172,18 +129,18 @@ int wvds_srv_aes_key_stream(wvds_srv_aes_key *k, uint32_t epoch, uint64_t start)
         rc = 0;
         goto out;
     }
-    if (!atomic_load(&k->usable) || !atomic_load_explicit(&ossl_ready, memory_order_acquire))
+    if (!atomic_load(&k->usable) || !atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire))
         goto out;
-    EVP_CIPHER_CTX *gen = ossl.ctx_new();
+    EVP_CIPHER_CTX *gen = wvds_ossl.ctx_new();
     /* The provider keeps the invocation field and starts it from its DRBG (SP 800-38D 8.2.1 with
      * the IV generated inside the module: it reports iv-generated). */
-    if (!gen || ossl.encrypt_init(gen, ossl.cipher, k->bytes, NULL, NULL) <= 0 ||
-        ossl.ctx_ctrl(gen, EVP_CTRL_AEAD_SET_IV_FIXED, (int)sizeof fixed, fixed) <= 0) {
-        ossl.ctx_free(gen);
+    if (!gen || wvds_ossl.encrypt_init(gen, wvds_ossl.cipher, k->bytes, NULL, NULL) <= 0 ||
+        wvds_ossl.ctx_ctrl(gen, EVP_CTRL_AEAD_SET_IV_FIXED, (int)sizeof fixed, fixed) <= 0) {
+        wvds_ossl.ctx_free(gen);
         goto out;
     }
     if (k->gen)
-        ossl.ctx_free(k->gen);
+        wvds_ossl.ctx_free(k->gen);
     k->gen = gen, k->epoch = epoch, k->started = true;
     rc = 0;
 out:
@@ -232,7 +189,8 @@ void wvds_srv_aes_key_release(wvds_srv_aes_key *k)
 
 typedef struct grant {
     uint32_t key_id, usage;
-    wvds_srv_aes_key *key; /* NULL: free entry */
+    wvds_srv_aes_key *key; /* an AES key's grant, or */
+    wvds_srv_pkey *pkey;   /* a public-key key's; both NULL: free entry */
 } grant;
 
 struct wvds_srv_fast {
@@ -242,7 +200,8 @@ struct wvds_srv_fast {
     pthread_mutex_t lock; /* grants */
     grant grants[GRANTS];
     unsigned next_victim;
-    uint8_t *in;  /* a decryption's payload, copied out of the slot */
+    uint16_t slot_count; /* of the channel being served (wvds_srv_serve) */
+    uint8_t *in;  /* a decryption's or public-key request's payload, copied out of the slot */
     uint8_t *out; /* a decryption's plaintext until the tag has verified */
     /* Slots handed to the service and not yet released: the service's own record of what it is
      * working on (the state word in shared memory is the client's to write too). */
@@ -268,27 +227,49 @@ wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit)
     return f;
 }
 
+static bool in_use(const grant *g)
+{
+    return g->key || g->pkey;
+}
+
+/* The one grant of key_id (of either kind) becomes `with` (which carries its references). */
+static void put_grant(wvds_srv_fast *f, grant with)
+{
+    pthread_mutex_lock(&f->lock);
+    grant *g = NULL;
+    for (unsigned i = 0; i < GRANTS && !g; i++)
+        if (in_use(&f->grants[i]) && f->grants[i].key_id == with.key_id)
+            g = &f->grants[i];
+    for (unsigned i = 0; i < GRANTS && !g; i++)
+        if (!in_use(&f->grants[i]))
+            g = &f->grants[i];
+    if (!g)
+        g = &f->grants[f->next_victim++ % GRANTS];
+    grant old = *g;
+    *g = with;
+    pthread_mutex_unlock(&f->lock);
+    if (old.key)
+        key_unref(old.key);
+    wvds_srv_pkey_release(old.pkey);
+}
+
 int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key, uint32_t usage)
 {
     usage &= WVDS_USAGE_ENCRYPT | WVDS_USAGE_DECRYPT;
     if (!f || !key || key_id == 0 || !usage)
         return -1;
     atomic_fetch_add(&key->refs, 1);
-    pthread_mutex_lock(&f->lock);
-    grant *g = NULL;
-    for (unsigned i = 0; i < GRANTS && !g; i++)
-        if (f->grants[i].key && f->grants[i].key_id == key_id)
-            g = &f->grants[i];
-    for (unsigned i = 0; i < GRANTS && !g; i++)
-        if (!f->grants[i].key)
-            g = &f->grants[i];
-    if (!g)
-        g = &f->grants[f->next_victim++ % GRANTS];
-    wvds_srv_aes_key *old = g->key;
-    *g = (grant){key_id, usage, key};
-    pthread_mutex_unlock(&f->lock);
-    if (old)
-        key_unref(old);
+    put_grant(f, (grant){key_id, usage, key, NULL});
+    return 0;
+}
+
+int wvds_srv_fast_grant_pkey(wvds_srv_fast *f, uint32_t key_id, wvds_srv_pkey *key, uint32_t usage)
+{
+    usage &= WVDS_USAGE_VERIFY | WVDS_USAGE_ENCAPS | WVDS_USAGE_DECAPS | WVDS_USAGE_RELEASE_SECRET;
+    if (!f || !key || key_id == 0 || !usage)
+        return -1;
+    wvds_srv_pkey_ref(key);
+    put_grant(f, (grant){key_id, usage, NULL, key});
     return 0;
 }
 
@@ -321,9 +302,11 @@ void wvds_srv_fast_free(wvds_srv_fast *f)
 {
     if (!f)
         return;
-    for (unsigned i = 0; i < GRANTS; i++)
+    for (unsigned i = 0; i < GRANTS; i++) {
         if (f->grants[i].key)
             key_unref(f->grants[i].key);
+        wvds_srv_pkey_release(f->grants[i].pkey);
+    }
     pthread_mutex_destroy(&f->lock);
     explicit_bzero(f->in, WVDS_MAX_PAYLOAD);
     explicit_bzero(f->out, WVDS_MAX_PAYLOAD + WVDS_GCM_TAG_SIZE);
@@ -340,7 +323,7 @@ static wvds_srv_aes_key *granted(wvds_srv_fast *f, uint32_t key_id, uint32_t usa
     pthread_mutex_lock(&f->lock);
     for (unsigned i = 0; i < GRANTS; i++) {
         grant *g = &f->grants[i];
-        if (!g->key || g->key_id != key_id)
+        if (!g->key || g->key_id != key_id) /* (a public-key key's grant never matches: no AES key) */
             continue;
         if (!atomic_load(&g->key->usable)) { /* a stale "usable" is caught again under the key's lock */
             dropped = g->key;
@@ -354,6 +337,23 @@ static wvds_srv_aes_key *granted(wvds_srv_fast *f, uint32_t key_id, uint32_t usa
     pthread_mutex_unlock(&f->lock);
     if (dropped)
         key_unref(dropped);
+    return k;
+}
+
+/* The granted public-key key for key_id with all of `usage`, with a reference; NULL if none. (A
+ * retired one stays until replaced: wvds_srv_pkey_run refuses it.) */
+static wvds_srv_pkey *granted_pkey(wvds_srv_fast *f, uint32_t key_id, uint32_t usage)
+{
+    wvds_srv_pkey *k = NULL;
+    pthread_mutex_lock(&f->lock);
+    for (unsigned i = 0; i < GRANTS && !k; i++) {
+        grant *g = &f->grants[i];
+        if (g->pkey && g->key_id == key_id && (g->usage & usage) == usage) {
+            k = g->pkey;
+            wvds_srv_pkey_ref(k);
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
     return k;
 }
 
@@ -382,8 +382,8 @@ static void publish(void *shm, unsigned slot, size_t payload_len)
 static bool key_init(EVP_CIPHER_CTX *ctx, wvds_srv_aes_key *k, bool encrypt, const uint8_t *nonce)
 {
     pthread_mutex_lock(&k->lock);
-    bool ok = atomic_load(&k->usable) && (encrypt ? ossl.encrypt_init(ctx, ossl.cipher, k->bytes, NULL, NULL)
-                                    : ossl.decrypt_init(ctx, ossl.cipher, k->bytes, nonce, NULL)) > 0;
+    bool ok = atomic_load(&k->usable) && (encrypt ? wvds_ossl.encrypt_init(ctx, wvds_ossl.cipher, k->bytes, NULL, NULL)
+                                    : wvds_ossl.decrypt_init(ctx, wvds_ossl.cipher, k->bytes, nonce, NULL)) > 0;
     pthread_mutex_unlock(&k->lock);
     return ok;
 }
@@ -409,28 +409,29 @@ static bool seal(wvds_srv_aes_key *k, const uint8_t *aad, int aad_len, const uin
     if (streamed) { /* the stream's generator, one encryption at a time */
         pthread_mutex_lock(&k->lock);
         ctx = atomic_load(&k->usable) ? k->gen : NULL;
-        ok = ctx && ossl.encrypt_init(ctx, NULL, NULL, NULL, NULL) > 0 &&
-             ossl.ctx_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, WVDS_GCM_NONCE_SIZE, nonce) > 0;
+        ok = ctx && wvds_ossl.encrypt_init(ctx, NULL, NULL, NULL, NULL) > 0 &&
+             wvds_ossl.ctx_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, WVDS_GCM_NONCE_SIZE, nonce) > 0;
     } else {
-        ctx = ossl.ctx_new();
+        ctx = wvds_ossl.ctx_new();
         ok = ctx && key_init(ctx, k, true, NULL);
     }
-    ok = ok && (aad_len == 0 || ossl.encrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
-         (pt_len == 0 || ossl.encrypt_update(ctx, ct, &n, pt, pt_len) > 0) && ossl.encrypt_final(ctx, ct + n, &m) > 0 &&
-         ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
-         ossl.ctx_get_params(ctx, streamed ? q + 1 : q) > 0 && generated == 1 &&
+    ok = ok && (aad_len == 0 || wvds_ossl.encrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
+         (pt_len == 0 || wvds_ossl.encrypt_update(ctx, ct, &n, pt, pt_len) > 0) &&
+         wvds_ossl.encrypt_final(ctx, ct + n, &m) > 0 &&
+         wvds_ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
+         wvds_ossl.ctx_get_params(ctx, streamed ? q + 1 : q) > 0 && generated == 1 &&
          (streamed || q[0].return_size == WVDS_GCM_NONCE_SIZE) && n + m == pt_len;
     if (streamed)
         pthread_mutex_unlock(&k->lock);
     else
-        ossl.ctx_free(ctx);
+        wvds_ossl.ctx_free(ctx);
     return ok;
 }
 
 int wvds_srv_aes_key_seal(wvds_srv_aes_key *k, const uint8_t *aad, uint32_t aad_len, const uint8_t *pt,
                           uint32_t pt_len, uint8_t *nonce, uint8_t *ct, uint8_t *tag)
 {
-    if (!atomic_load_explicit(&ossl_ready, memory_order_acquire) || aad_len > INT32_MAX || pt_len > INT32_MAX)
+    if (!atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire) || aad_len > INT32_MAX || pt_len > INT32_MAX)
         return -1;
     return seal(k, aad, (int)aad_len, pt, (int)pt_len, nonce, ct, tag) ? 0 : -1;
 }
@@ -455,14 +456,14 @@ static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key
     int ct_len = sealed_len - (int)(WVDS_GCM_NONCE_SIZE + WVDS_GCM_TAG_SIZE);
     uint8_t tag[WVDS_GCM_TAG_SIZE];
     memcpy(tag, ct + ct_len, sizeof tag);
-    EVP_CIPHER_CTX *ctx = ossl.ctx_new();
+    EVP_CIPHER_CTX *ctx = wvds_ossl.ctx_new();
     int a = 0, n = 0, m = 0;
     bool ok = ctx && key_init(ctx, k, false, nonce) &&
-              (aad_len == 0 || ossl.decrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
-              (ct_len == 0 || ossl.decrypt_update(ctx, f->out, &n, ct, ct_len) > 0) &&
-              ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
-              ossl.decrypt_final(ctx, f->out + n, &m) > 0 && n + m == ct_len;
-    ossl.ctx_free(ctx);
+              (aad_len == 0 || wvds_ossl.decrypt_update(ctx, NULL, &a, aad, aad_len) > 0) &&
+              (ct_len == 0 || wvds_ossl.decrypt_update(ctx, f->out, &n, ct, ct_len) > 0) &&
+              wvds_ossl.ctx_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, WVDS_GCM_TAG_SIZE, tag) > 0 &&
+              wvds_ossl.decrypt_final(ctx, f->out + n, &m) > 0 && n + m == ct_len;
+    wvds_ossl.ctx_free(ctx);
     /* Only an authenticated nonce enters the window (forgeries cannot move it); a replayed or
      * too old one goes to the Python path, which decrypts again and answers NONCE_REUSE. */
     ok = ok && wvds_srv_aes_key_replay_check(k, nonce) == WVDS_REPLAY_FRESH;
@@ -484,16 +485,41 @@ static int random_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t pa
         !wvds_srv_bucket_allow(f->bucket))
         return 0;
     uint8_t *r = wvds_slot_response(shm, slot);
-    if (n > 0 && ossl.rand_bytes(NULL, r + WVDS_HEADER_SIZE, n, 0) <= 0)
+    if (n > 0 && wvds_ossl.rand_bytes(NULL, r + WVDS_HEADER_SIZE, n, 0) <= 0)
         return 0;
     publish(shm, slot, n);
     return 1;
 }
 
+/* A public-key request (pkey_fast.c) on a granted key. It costs as much as an ML-DSA or ML-KEM
+ * operation, so it is answered here only while no other request of the client waits: overlapping
+ * ones go to the caller, which spreads them over its worker pool. The payload is copied out first. */
+static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type, uint32_t payload_len)
+{
+    uint32_t key_id, need, n = 0;
+    if (wvds_srv_pending(shm, f->slot_count) > 0) /* (-1 without a serve call yet: nothing waits) */
+        return 0;
+    memcpy(f->in, wvds_slot_request(shm, slot) + WVDS_HEADER_SIZE, payload_len);
+    if (!wvds_srv_pkey_request(type, f->in, payload_len, &key_id, &need))
+        return 0;
+    wvds_srv_pkey *k = granted_pkey(f, key_id, need);
+    if (!k)
+        return 0;
+    /* The token is taken before the work (else a client out of tokens would get it done and only
+     * its answer refused); a failure then goes to Python, which charges the client a second one. */
+    int ok = wvds_srv_bucket_allow(f->bucket) &&
+             wvds_srv_pkey_run(k, type, f->in, payload_len, wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE,
+                               WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE, &n);
+    wvds_srv_pkey_release(k);
+    if (ok)
+        publish(shm, slot, n);
+    return ok;
+}
+
 int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t req_len)
 {
     uint8_t head[WVDS_HEADER_SIZE + AES_FIXED] = {0};
-    if (!atomic_load_explicit(&ossl_ready, memory_order_acquire) || atomic_load(&f->stopped) ||
+    if (!atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire) || atomic_load(&f->stopped) ||
         req_len < WVDS_HEADER_SIZE + RANDOM_FIXED || req_len > WVDS_SLOT_REQ_AREA)
         return 0;
     const uint8_t *req = wvds_slot_request(shm, slot);
@@ -502,8 +528,16 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
     if (head[0] != WVDS_REQUEST_MAGIC || head[1] != WVDS_PROTOCOL_VERSION || head[3] != 0 ||
         le32(head + 4) != payload_len)
         return 0;
-    if (head[2] == WVDS_REQ_RANDOM)
+    switch (head[2]) {
+    case WVDS_REQ_RANDOM:
         return random_answer(f, shm, slot, payload_len, le32(head + 8));
+    case WVDS_REQ_MLDSA_VERIFY:
+    case WVDS_REQ_SLHDSA_VERIFY:
+    case WVDS_REQ_ECDSA_VERIFY:
+    case WVDS_REQ_MLKEM_ENCAPS:
+    case WVDS_REQ_MLKEM_DECAPS:
+        return pkey_answer(f, shm, slot, head[2], payload_len);
+    }
     uint32_t aad_len = (uint32_t)head[12] | (uint32_t)head[13] << 8;
     bool enc = head[2] == WVDS_REQ_AES_ENCRYPT;
     if (req_len < sizeof head || (!enc && head[2] != WVDS_REQ_AES_DECRYPT) || payload_len < AES_FIXED + aad_len)
@@ -540,6 +574,8 @@ int wvds_srv_serve(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd,
                    wvds_srv_fast *f, uint8_t *out, uint32_t out_cap, uint32_t *out_len)
 {
     wvds_serve_hooks hooks = {.ctx = f, .answer = fast_answer, .held = fast_held, .hold = fast_hold};
+    if (f)
+        f->slot_count = slot_count;
     return wvds_slots_serve(shm, slot_count, doorbell_fd, sock_fd, spin_us, timeout_ms, f ? &hooks : NULL, out,
                             out_cap, out_len);
 }

@@ -36,6 +36,7 @@ extern "C" {
  * spec: wvds.native.bind). Do not edit by hand. */
 typedef struct wvds_srv_bucket wvds_srv_bucket;
 typedef struct wvds_srv_aes_key wvds_srv_aes_key;
+typedef struct wvds_srv_pkey wvds_srv_pkey;
 typedef struct wvds_srv_replay wvds_srv_replay;
 typedef struct wvds_srv_fast wvds_srv_fast;
 #define WVDS_COUNT_OK 0                     /* wvds_srv_aes_key_count: counted */
@@ -49,6 +50,10 @@ typedef struct wvds_srv_fast wvds_srv_fast;
 #define WVDS_SRV_TIMEOUT (-1)               /* wvds_srv_next/serve: nothing within timeout_ms */
 #define WVDS_SRV_GONE (-2)                  /* the client socket reports hangup or error */
 #define WVDS_SRV_ERROR (-3)                 /* any other error (errno kept; EINVAL for bad arguments) */
+#define WVDS_PKEY_MLDSA 1                   /* wvds_srv_pkey_new kinds: pure ML-DSA (MLDSA_VERIFY) */
+#define WVDS_PKEY_SLHDSA 2                  /* pure SLH-DSA (SLHDSA_VERIFY) */
+#define WVDS_PKEY_ECDSA 3                   /* ECDSA P-256/P-384 (ECDSA_VERIFY) */
+#define WVDS_PKEY_MLKEM 4                   /* ML-KEM (MLKEM_ENCAPS, MLKEM_DECAPS) */
 
 /* The libcrypto functions the fast path calls (addresses from the service's libcrypto, prototypes those of
  * OpenSSL 3) and the cipher: the library is compiled against OpenSSL's headers but never links libcrypto.
@@ -66,6 +71,20 @@ typedef struct wvds_srv_ossl {
     void *ctx_ctrl;                     /* EVP_CIPHER_CTX_ctrl */
     void *ctx_get_params;               /* EVP_CIPHER_CTX_get_params */
     void *rand_bytes;                   /* RAND_bytes_ex, called with the default library context (the service's: fips=yes) */
+    void *pkey_free;                    /* EVP_PKEY_free */
+    void *pkey_ctx_new;                 /* EVP_PKEY_CTX_new_from_pkey (default library context) */
+    void *pkey_ctx_free;                /* EVP_PKEY_CTX_free */
+    void *verify_message_init;          /* EVP_PKEY_verify_message_init */
+    void *verify_init;                  /* EVP_PKEY_verify_init_ex */
+    void *verify;                       /* EVP_PKEY_verify */
+    void *md_ctx_new;                   /* EVP_MD_CTX_new */
+    void *md_ctx_free;                  /* EVP_MD_CTX_free */
+    void *digest_verify_init;           /* EVP_DigestVerifyInit_ex */
+    void *digest_verify;                /* EVP_DigestVerify */
+    void *encapsulate_init;             /* EVP_PKEY_encapsulate_init */
+    void *encapsulate;                  /* EVP_PKEY_encapsulate */
+    void *decapsulate_init;             /* EVP_PKEY_decapsulate_init */
+    void *decapsulate;                  /* EVP_PKEY_decapsulate */
 } wvds_srv_ossl;
 
 /* Bytes of shared memory for slot_count slots (SHM_SLOTS_OFFSET + slot_count * SLOT_SIZE); 0 if slot_count is
@@ -139,6 +158,24 @@ WVDS_SRV_API void wvds_srv_aes_key_retire(wvds_srv_aes_key *k);
 
 WVDS_SRV_API void wvds_srv_aes_key_release(wvds_srv_aes_key *k);
 
+/* A stored key's EVP_PKEY for the fast path (after wvds_srv_fast_setup): `pkey` is a reference the caller
+ * hands over (EVP_PKEY_up_ref'd for it; freed here on failure too), `signature` the EVP_SIGNATURE of a
+ * PKEY_MLDSA/PKEY_SLHDSA key (fetched with fips=yes, kept by the service for its lifetime), `kind` a PKEY_*
+ * code, `size` the exact signature size (ML-DSA, SLH-DSA), the largest DER signature (ECDSA) or the
+ * ciphertext size (ML-KEM), `digest` an ECDSA key's HashAlg for HASH_DEFAULT, `private_ops` 1 if the key may
+ * decapsulate here (a key of the FIPS provider, not of a TPM/HSM). Reference counted like wvds_srv_aes_key.
+ * NULL for bad arguments.
+ */
+WVDS_SRV_API wvds_srv_pkey *wvds_srv_pkey_new(void *pkey, void *signature, uint32_t kind, uint32_t size,
+                                              uint32_t digest, int private_ops);
+
+/* The key was deleted: waits for operations using it to finish, then frees the EVP_PKEY (a private key is
+ * cleansed by its provider); the fast path no longer uses it.
+ */
+WVDS_SRV_API void wvds_srv_pkey_retire(wvds_srv_pkey *k);
+
+WVDS_SRV_API void wvds_srv_pkey_release(wvds_srv_pkey *k);
+
 /* A window over the structured nonces of one key (4-byte epoch || 8-byte counter), exact for the `window`
  * newest counters of each of the `streams` newest epochs; anything older is refused. `path`: its file
  * (created if missing, 0600, O_NOFOLLOW; an existing one keeps its geometry), NULL for memory only. `sync`:
@@ -185,9 +222,12 @@ WVDS_SRV_API int wvds_srv_aes_key_replay_floor(wvds_srv_aes_key *k, uint32_t epo
 
 /* One client's fast path: `bucket` its rate limiter (not owned; must outlive the session), `limit` the
  * configured GCM invocation limit. It answers AES_ENCRYPT/AES_DECRYPT requests that would succeed, for
- * granted keys whose counter is below the reservation and the limit, and well-formed RANDOM requests of at
- * most MAX_PAYLOAD bytes, while the bucket allows; everything else (every error, a replayed nonce, a failed
- * tag ...) goes to the caller unchanged.
+ * granted keys whose counter is below the reservation and the limit, well-formed RANDOM requests of at most
+ * MAX_PAYLOAD bytes, and for granted public-key keys named by id: ML-DSA, SLH-DSA and ECDSA verifications
+ * that verify, MLKEM_ENCAPS and MLKEM_DECAPS that return the secret (RETURN_SECRET, the grant has
+ * RELEASE_SECRET) - those only while no other request of the client is waiting, so that overlapping ones
+ * reach the caller's worker pool - all while the bucket allows; everything else (every error, a replayed
+ * nonce, a failed tag or signature, a new key ...) goes to the caller unchanged.
  */
 WVDS_SRV_API wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit);
 
@@ -197,6 +237,12 @@ WVDS_SRV_API wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t 
  */
 WVDS_SRV_API int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key,
                                      uint32_t usage);
+
+/* The same for a public-key key: usage bits VERIFY, ENCAPS, DECAPS, RELEASE_SECRET (others ignored), as the
+ * client has them on the key. A key id holds one grant: this replaces an AES one and vice versa.
+ */
+WVDS_SRV_API int wvds_srv_fast_grant_pkey(wvds_srv_fast *f, uint32_t key_id, wvds_srv_pkey *key,
+                                          uint32_t usage);
 
 /* The service is done with `slot` (call just before wvds_srv_complete): while held, a slot is never taken
  * again, whatever the client writes into its state word.

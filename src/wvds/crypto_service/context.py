@@ -10,6 +10,8 @@ from wvds.crypto_service.keys import KeyTable, LiveKey
 from wvds.peer import Peer
 from wvds.protocol.constants import KeyUsage
 
+PUBLIC_OPS = KeyUsage.VERIFY | KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET
+
 
 @dataclass
 class RequestContext:
@@ -30,3 +32,13 @@ class RequestContext:
         usage = self.keys.usage_for(self.peer, key) & fast_ops
         if usage:
             self.fast.grant(key.key_id, key.counter, int(usage))
+
+    def grant_fast_public(self, key: LiveKey) -> None:
+        """After a verify, encaps or decaps on stored `key` succeeded here: the C fast path may answer this
+        client's next ones that need no new key (verify; encaps/decaps returning the secret)."""
+        if self.fast is None:
+            return
+        usage = self.keys.usage_for(self.peer, key) & PUBLIC_OPS
+        ops = self.keys.public_ops(key) if usage else None
+        if ops is not None:
+            self.fast.grant_public_key(key.key_id, ops, int(usage))

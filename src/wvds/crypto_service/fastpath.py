@@ -1,8 +1,8 @@
-"""The C side of the service's hot path: rate limiter, AES invocation counters, AES fast path.
+"""The C side of the service's hot path: rate limiter, AES invocation counters, the fast path.
 
-`src/c/service/wvds_srv.h` (generated from wvds.native.spec) says what the C fast path answers: only AES requests
-that would succeed, for keys the Python path has already granted to the client's
-session (after its ownership and policy checks); everything else comes back here
+`src/c/service/wvds_srv.h` (generated from wvds.native.spec) says what the C fast path answers: RANDOM, and
+only requests that would succeed (AES, verify, ML-KEM returning the secret) for keys the Python path has already
+granted to the client's session (after its ownership and policy checks); everything else comes back here
 unchanged. The token bucket and the AES counters live in C because both paths use
 them; these classes are their Python handles.
 """
@@ -14,6 +14,7 @@ from ctypes import c_int
 
 from wvds import ossl
 from wvds.native import bind, spec
+from wvds.protocol.constants import HashAlg
 
 _CODES = {c.name: c.value for c in spec.SERVICE_CODES}
 COUNT_OK, COUNT_LIMIT, COUNT_RESERVE = _CODES["COUNT_OK"], _CODES["COUNT_LIMIT"], _CODES["COUNT_RESERVE"]
@@ -122,6 +123,30 @@ class AesCounter:
         lib().wvds_srv_aes_key_replay_floor(self.ptr, epoch)
 
 
+class PublicKeyOps:
+    """A stored key's OpenSSL key in C, for the fast path's verify, encaps and decaps (src/c/service/pkey_fast.c).
+    `private_ops`: it may decapsulate there (a key of the FIPS provider)."""
+
+    KINDS = {"ML-DSA": _CODES["PKEY_MLDSA"], "SLH-DSA": _CODES["PKEY_SLHDSA"], "EC": _CODES["PKEY_ECDSA"],
+             "ML-KEM": _CODES["PKEY_MLKEM"]}
+
+    def __init__(self, key: ossl.PKey, private_ops: bool, default_digest: str = ""):
+        s = key.spec
+        pure = s.family in ("ML-DSA", "SLH-DSA")
+        signature = ossl.signature_algorithm(key) if pure else None
+        size = s.ciphertext_size if s.family == "ML-KEM" else s.signature_size
+        digest = int(HashAlg[default_digest]) if default_digest else 0
+        self.ptr = lib().wvds_srv_pkey_new(key.acquire(), signature, self.KINDS[s.family], size, digest,
+                                           int(private_ops))  # the reference acquired is the C object's
+        if not self.ptr:
+            raise RuntimeError(f"the fast path refused a {s.name} key")
+        weakref.finalize(self, lib().wvds_srv_pkey_release, self.ptr)
+
+    def retire(self) -> None:
+        """The key is deleted: waits for C operations on it, then frees the C side's OpenSSL key."""
+        lib().wvds_srv_pkey_retire(self.ptr)
+
+
 class FastSession:
     """One client's C state: fast-path grants, its bucket, and which of its slots the service holds."""
 
@@ -135,6 +160,10 @@ class FastSession:
     def grant(self, key_id: int, counter: AesCounter, usage: int) -> None:
         if counter.software and _enabled:
             lib().wvds_srv_fast_grant(self.ptr, key_id, counter.ptr, usage)
+
+    def grant_public_key(self, key_id: int, ops: PublicKeyOps, usage: int) -> None:
+        if _enabled:
+            lib().wvds_srv_fast_grant_pkey(self.ptr, key_id, ops.ptr, usage)
 
     def release(self, slot: int) -> None:
         """The service is done with `slot` (call just before completing it): it may be taken again."""

@@ -112,7 +112,7 @@ SLOT_HEADER = Struct("wvds_slot_header", (
 ), "First 64 bytes of each slot.")
 
 # --- service library ------------------------------------------------------------------------------
-OPAQUE = ("wvds_srv_bucket", "wvds_srv_aes_key", "wvds_srv_replay", "wvds_srv_fast")  # typedef'd incomplete structs
+OPAQUE = ("wvds_srv_bucket", "wvds_srv_aes_key", "wvds_srv_pkey", "wvds_srv_replay", "wvds_srv_fast")  # typedef'd incomplete structs
 
 SERVICE_CODES = (
     Constant("COUNT_OK", 0, "wvds_srv_aes_key_count: counted"),
@@ -126,6 +126,10 @@ SERVICE_CODES = (
     Constant("SRV_TIMEOUT", -1, "wvds_srv_next/serve: nothing within timeout_ms"),
     Constant("SRV_GONE", -2, "the client socket reports hangup or error"),
     Constant("SRV_ERROR", -3, "any other error (errno kept; EINVAL for bad arguments)"),
+    Constant("PKEY_MLDSA", 1, "wvds_srv_pkey_new kinds: pure ML-DSA (MLDSA_VERIFY)"),
+    Constant("PKEY_SLHDSA", 2, "pure SLH-DSA (SLHDSA_VERIFY)"),
+    Constant("PKEY_ECDSA", 3, "ECDSA P-256/P-384 (ECDSA_VERIFY)"),
+    Constant("PKEY_MLKEM", 4, "ML-KEM (MLKEM_ENCAPS, MLKEM_DECAPS)"),
 )
 
 OSSL_ENTRY_POINTS = Struct("wvds_srv_ossl", tuple(("void *", name, fn) for name, fn in (
@@ -135,7 +139,14 @@ OSSL_ENTRY_POINTS = Struct("wvds_srv_ossl", tuple(("void *", name, fn) for name,
     ("encrypt_final", "EVP_EncryptFinal_ex"), ("decrypt_init", "EVP_DecryptInit_ex2"),
     ("decrypt_update", "EVP_DecryptUpdate"), ("decrypt_final", "EVP_DecryptFinal_ex"),
     ("ctx_ctrl", "EVP_CIPHER_CTX_ctrl"), ("ctx_get_params", "EVP_CIPHER_CTX_get_params"),
-    ("rand_bytes", "RAND_bytes_ex, called with the default library context (the service's: fips=yes)"))),
+    ("rand_bytes", "RAND_bytes_ex, called with the default library context (the service's: fips=yes)"),
+    ("pkey_free", "EVP_PKEY_free"), ("pkey_ctx_new", "EVP_PKEY_CTX_new_from_pkey (default library context)"),
+    ("pkey_ctx_free", "EVP_PKEY_CTX_free"), ("verify_message_init", "EVP_PKEY_verify_message_init"),
+    ("verify_init", "EVP_PKEY_verify_init_ex"), ("verify", "EVP_PKEY_verify"), ("md_ctx_new", "EVP_MD_CTX_new"),
+    ("md_ctx_free", "EVP_MD_CTX_free"), ("digest_verify_init", "EVP_DigestVerifyInit_ex"),
+    ("digest_verify", "EVP_DigestVerify"), ("encapsulate_init", "EVP_PKEY_encapsulate_init"),
+    ("encapsulate", "EVP_PKEY_encapsulate"), ("decapsulate_init", "EVP_PKEY_decapsulate_init"),
+    ("decapsulate", "EVP_PKEY_decapsulate"))),
     "The libcrypto functions the fast path calls (addresses from the service's libcrypto, prototypes those of "
     "OpenSSL 3) and the cipher: the library is compiled against OpenSSL's headers but never links libcrypto.")
 
@@ -189,6 +200,20 @@ SERVICE = (
         "The key was deleted: its bytes are wiped at once and the fast path stops using it; the object lives on "
         "until the last reference goes."),
     _fn(_S, "void wvds_srv_aes_key_release(wvds_srv_aes_key *k)"),
+    # OpenSSL keys for the fast path's public-key operations (pkey_fast.c)
+    _fn(_S, "wvds_srv_pkey *wvds_srv_pkey_new(void *pkey, void *signature, uint32_t kind, uint32_t size, "
+            "uint32_t digest, int private_ops)",
+        "A stored key's EVP_PKEY for the fast path (after wvds_srv_fast_setup): `pkey` is a reference the caller "
+        "hands over (EVP_PKEY_up_ref'd for it; freed here on failure too), `signature` the EVP_SIGNATURE of a "
+        "PKEY_MLDSA/PKEY_SLHDSA key (fetched with fips=yes, kept by the service for its lifetime), `kind` a "
+        "PKEY_* code, `size` the exact signature size (ML-DSA, SLH-DSA), the largest DER signature (ECDSA) or "
+        "the ciphertext size (ML-KEM), `digest` an ECDSA key's HashAlg for HASH_DEFAULT, `private_ops` 1 if "
+        "the key may decapsulate here (a key of the FIPS provider, not of a TPM/HSM). Reference counted like "
+        "wvds_srv_aes_key. NULL for bad arguments."),
+    _fn(_S, "void wvds_srv_pkey_retire(wvds_srv_pkey *k)",
+        "The key was deleted: waits for operations using it to finish, then frees the EVP_PKEY (a private key "
+        "is cleansed by its provider); the fast path no longer uses it."),
+    _fn(_S, "void wvds_srv_pkey_release(wvds_srv_pkey *k)"),
     # replay windows (replay.c, docs/replay.md)
     _fn(_S, "wvds_srv_replay *wvds_srv_replay_open(const char *path, uint32_t window, uint32_t streams, int sync, "
             "int *os_error, char *err, size_t errlen)",
@@ -222,13 +247,19 @@ SERVICE = (
     _fn(_S, "wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit)",
         "One client's fast path: `bucket` its rate limiter (not owned; must outlive the session), `limit` the "
         "configured GCM invocation limit. It answers AES_ENCRYPT/AES_DECRYPT requests that would succeed, for "
-        "granted keys whose counter is below the reservation and the limit, and well-formed RANDOM requests of at "
-        "most MAX_PAYLOAD bytes, while the bucket allows; everything else (every error, a replayed nonce, a failed "
-        "tag ...) goes to the caller unchanged."),
+        "granted keys whose counter is below the reservation and the limit, well-formed RANDOM requests of at "
+        "most MAX_PAYLOAD bytes, and for granted public-key keys named by id: ML-DSA, SLH-DSA and ECDSA "
+        "verifications that verify, MLKEM_ENCAPS and MLKEM_DECAPS that return the secret (RETURN_SECRET, the "
+        "grant has RELEASE_SECRET) - those only while no other request of the client is waiting, so that "
+        "overlapping ones reach the caller's worker pool - all while the bucket allows; everything else (every "
+        "error, a replayed nonce, a failed tag or signature, a new key ...) goes to the caller unchanged."),
     _fn(_S, "int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key, uint32_t usage)",
         "Lets this client's AES requests for key_id use `key` for the operations in usage (ENCRYPT | DECRYPT; "
         "other bits ignored), after the caller has checked ownership and policy. Takes its own reference. "
         "0, or -1 for bad arguments."),
+    _fn(_S, "int wvds_srv_fast_grant_pkey(wvds_srv_fast *f, uint32_t key_id, wvds_srv_pkey *key, uint32_t usage)",
+        "The same for a public-key key: usage bits VERIFY, ENCAPS, DECAPS, RELEASE_SECRET (others ignored), as "
+        "the client has them on the key. A key id holds one grant: this replaces an AES one and vice versa."),
     _fn(_S, "void wvds_srv_fast_release(wvds_srv_fast *f, int slot)",
         "The service is done with `slot` (call just before wvds_srv_complete): while held, a slot is never taken "
         "again, whatever the client writes into its state word."),

@@ -51,6 +51,14 @@ def slhdsa_verify(key: PKey, message: bytes, signature: bytes, context: bytes = 
     return _pure_verify(key, "SLH-DSA", message, signature, context)
 
 
+def signature_algorithm(key: PKey) -> int:
+    """The EVP_SIGNATURE (fetched with fips=yes, kept for the process's lifetime) that signs and verifies with a
+    pure ML-DSA or SLH-DSA key: crypto_service's C fast path verifies with it as _pure_verify does."""
+    if key.spec.family not in ("ML-DSA", "SLH-DSA"):
+        raise InvalidInputError(f"{key.algorithm} is not a pure ML-DSA/SLH-DSA key")
+    return _lib.fetch("EVP_SIGNATURE_fetch", key.spec.keytype)
+
+
 def _pure_sign(key: PKey, family: str, message: bytes, context: bytes) -> bytes:
     """ML-DSA or SLH-DSA over the message itself, with an optional context string (the same EVP calls)."""
     s = require(key, family, True, f"{family} sign")

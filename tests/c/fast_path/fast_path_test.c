@@ -1,4 +1,5 @@
-/* Unit test of crypto_service's fast path, AES and RANDOM (src/c/service/aes_fast.c, bucket.c), in C
+/* Unit test of crypto_service's fast path, AES, RANDOM and the public-key requests (src/c/service/aes_fast.c,
+ * pkey_fast.c, bucket.c), in C
  * with the real libcrypto, run by tests/c/test_fast_path.py under ASan/UBSan natively and
  * hardened under qemu-user. The service is played by this program: it writes request
  * frames into a slot, marks it BUSY as wvds_srv_next would, and calls wvds_srv_fast_answer.
@@ -8,8 +9,11 @@
  * nonce is never repeated, a refused request leaves the slot untouched, and random frames
  * never crash it; RANDOM only for exactly a u32 length of at most MAX_PAYLOAD, within the
  * bucket, with fresh bytes. Prints PASS. */
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +91,209 @@ static int evp_decrypt(const uint8_t *aad, size_t aad_len, const uint8_t *sealed
     return ok;
 }
 
+/* A public-key request with this payload in slot 0 (BUSY), offered to the fast path: 1 if it answered. */
+static int offer_payload(wvds_srv_fast *f, uint8_t type, const uint8_t *payload, uint32_t plen)
+{
+    uint8_t *r = wvds_slot_request(shm, 0);
+    r[0] = WVDS_REQUEST_MAGIC, r[1] = WVDS_PROTOCOL_VERSION, r[2] = type, r[3] = 0;
+    memcpy(r + 4, &plen, 4);
+    memcpy(r + 8, payload, plen);
+    wvds_slot_header *h = wvds_slot_at(shm, 0);
+    atomic_store(&h->state, WVDS_SLOT_BUSY);
+    atomic_store(&h->resp_len, 0);
+    return wvds_srv_fast_answer(f, shm, 0, 8 + plen);
+}
+
+/* Key reference by id, then `rest`, into p: the payload's length. */
+static uint32_t keyref_payload(uint8_t *p, uint32_t key_id, const uint8_t *rest, size_t n)
+{
+    p[0] = WVDS_KEYREF_KEY_ID;
+    memcpy(p + 1, &key_id, 4);
+    memcpy(p + 5, rest, n);
+    return (uint32_t)(5 + n);
+}
+
+/* ML-DSA verify payload: key ref, context, signature, message. */
+static uint32_t mldsa_payload(uint8_t *p, uint32_t key_id, const uint8_t *ctx, uint8_t ctx_len, const uint8_t *sig,
+                              uint16_t sig_len, const uint8_t *msg, size_t msg_len)
+{
+    uint8_t *q = p + keyref_payload(p, key_id, &ctx_len, 1);
+    memcpy(q, ctx, ctx_len), q += ctx_len;
+    memcpy(q, &sig_len, 2), q += 2;
+    memcpy(q, sig, sig_len), q += sig_len;
+    memcpy(q, msg, msg_len), q += msg_len;
+    return (uint32_t)(q - p);
+}
+
+/* Verify (ML-DSA-44, ECDSA P-256) and ML-KEM-768 encaps/decaps on granted keys, each checked with EVP;
+ * everything the Python path must answer (failures, wrong kind, missing usage, inline keys, no
+ * RETURN_SECRET, every truncation) is left alone; a retired key is refused. */
+static void public_key_requests(wvds_srv_fast *f)
+{
+    static uint8_t p[WVDS_MAX_PAYLOAD], sig[5000];
+    const uint8_t msg[] = "reading 42", ctx[] = "ctx";
+    size_t n, sig_len = sizeof sig;
+    const uint8_t *a = NULL;
+    const uint32_t DSA = 0x501, KEM = 0x502, EC = 0x503;
+
+    EVP_PKEY *dsa = EVP_PKEY_Q_keygen(NULL, NULL, "ML-DSA-44");
+    EVP_SIGNATURE *alg = EVP_SIGNATURE_fetch(NULL, "ML-DSA-44", NULL);
+    OSSL_PARAM params[] = {OSSL_PARAM_octet_string("context-string", (void *)ctx, 3), OSSL_PARAM_END};
+    EVP_PKEY_CTX *sc = EVP_PKEY_CTX_new_from_pkey(NULL, dsa, NULL);
+    CHECK(dsa && alg && sc && EVP_PKEY_sign_message_init(sc, alg, params) == 1 &&
+              EVP_PKEY_sign(sc, sig, &sig_len, msg, sizeof msg) == 1 && sig_len == 2420,
+          "ML-DSA-44 signature made");
+    EVP_PKEY_CTX_free(sc);
+    EVP_PKEY_up_ref(dsa);
+    wvds_srv_pkey *dk = wvds_srv_pkey_new(dsa, alg, WVDS_PKEY_MLDSA, 2420, 0, 0);
+    uint32_t len = mldsa_payload(p, DSA, ctx, 3, sig, (uint16_t)sig_len, msg, sizeof msg);
+    CHECK(dk && offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "verify before the grant");
+    CHECK(wvds_srv_fast_grant_pkey(f, DSA, dk, WVDS_USAGE_SIGN) == -1, "no public-key usage");
+    CHECK(wvds_srv_fast_grant_pkey(f, DSA, dk, WVDS_USAGE_VERIFY) == 0, "grant verify");
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 1 && (a = answer(&n)) && n == 0, "verified in C");
+    CHECK(offer_payload(f, WVDS_REQ_SLHDSA_VERIFY, p, len) == 0, "an ML-DSA key for SLHDSA_VERIFY");
+    for (uint32_t cut = 0; cut < len; cut += cut < 40 ? 1 : 97)
+        CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, cut) == 0, "truncated to %u", cut);
+    p[len - 1] ^= 1;
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "other message");
+    len = mldsa_payload(p, DSA, ctx, 2, sig, (uint16_t)sig_len, msg, sizeof msg);
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "other context");
+    len = mldsa_payload(p, DSA, ctx, 3, sig, (uint16_t)sig_len - 1, msg, sizeof msg);
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "short signature");
+    len = mldsa_payload(p, DSA, ctx, 3, sig, (uint16_t)sig_len, msg, sizeof msg);
+    p[0] = WVDS_KEYREF_INLINE;
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "inline key");
+
+    /* ECDSA P-256: DER signature over SHA-256 (HASH_DEFAULT) and over a given SHA-256 digest */
+    EVP_PKEY *eck = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    uint8_t der[80];
+    size_t der_len = sizeof der;
+    CHECK(eck && EVP_DigestSignInit_ex(mc, NULL, "SHA256", NULL, NULL, eck, NULL) == 1 &&
+              EVP_DigestSign(mc, der, &der_len, msg, sizeof msg) == 1,
+          "ECDSA signature made");
+    EVP_MD_CTX_free(mc);
+    EVP_PKEY_up_ref(eck);
+    wvds_srv_pkey *ek = wvds_srv_pkey_new(eck, NULL, WVDS_PKEY_ECDSA, 72, WVDS_HASH_SHA256, 0);
+    CHECK(ek && wvds_srv_fast_grant_pkey(f, EC, ek, WVDS_USAGE_VERIFY) == 0, "grant ECDSA");
+    uint8_t head[4] = {WVDS_HASH_DEFAULT, 0, (uint8_t)der_len, 0}, body[200];
+    memcpy(body, head, 4), memcpy(body + 4, der, der_len), memcpy(body + 4 + der_len, msg, sizeof msg);
+    len = keyref_payload(p, EC, body, 4 + der_len + sizeof msg);
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_VERIFY, p, len) == 1 && answer(&n) && n == 0, "ECDSA verified in C");
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "an EC key for MLDSA_VERIFY");
+    p[5] = WVDS_HASH_SHA384;
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_VERIFY, p, len) == 0, "other hash");
+    p[5] = 9;
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_VERIFY, p, len) == 0, "unknown hash");
+    p[5] = WVDS_HASH_DEFAULT, p[6] = 2;
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_VERIFY, p, len) == 0, "unknown flag");
+    p[6] = WVDS_ECDSA_PREHASHED;
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_VERIFY, p, len) == 0, "prehashed but not a digest");
+
+    /* ML-KEM-768: encaps and decaps returning the secret */
+    EVP_PKEY *kem = EVP_PKEY_Q_keygen(NULL, NULL, "ML-KEM-768");
+    EVP_PKEY_up_ref(kem);
+    wvds_srv_pkey *kk = wvds_srv_pkey_new(kem, NULL, WVDS_PKEY_MLKEM, 1088, 0, 1);
+    uint8_t flags = WVDS_KEM_RETURN_SECRET, ct[1088], secret[32];
+    len = keyref_payload(p, KEM, &flags, 1);
+    CHECK(kk && wvds_srv_fast_grant_pkey(f, KEM, kk, WVDS_USAGE_ENCAPS | WVDS_USAGE_DECAPS) == 0, "grant KEM");
+    CHECK(offer_payload(f, WVDS_REQ_MLKEM_ENCAPS, p, len) == 0, "no RELEASE_SECRET: not released");
+    CHECK(wvds_srv_fast_grant_pkey(f, KEM, kk, WVDS_USAGE_ENCAPS | WVDS_USAGE_DECAPS | WVDS_USAGE_RELEASE_SECRET) == 0,
+          "grant KEM with RELEASE_SECRET");
+    a = NULL;
+    CHECK(offer_payload(f, WVDS_REQ_MLKEM_ENCAPS, p, len) == 1 && (a = answer(&n)) && n == 4 + 2 + 1088 + 1 + 32 &&
+              memcmp(a, "\0\0\0\0\x40\x04", 6) == 0 && a[6 + 1088] == 32,
+          "encapsulated in C");
+    if (a && n == 4 + 2 + 1088 + 1 + 32) {
+        memcpy(ct, a + 6, sizeof ct), memcpy(secret, a + 7 + 1088, sizeof secret);
+        uint8_t mine[32];
+        size_t mine_len = sizeof mine;
+        EVP_PKEY_CTX *dc = EVP_PKEY_CTX_new_from_pkey(NULL, kem, NULL);
+        CHECK(EVP_PKEY_decapsulate_init(dc, NULL) == 1 &&
+                  EVP_PKEY_decapsulate(dc, mine, &mine_len, ct, sizeof ct) == 1 &&
+                  memcmp(mine, secret, 32) == 0,
+              "EVP decapsulates the same secret");
+        EVP_PKEY_CTX_free(dc);
+        uint8_t dp[5 + 1088] = {0};
+        memcpy(dp, &KEM, 4), dp[4] = WVDS_KEM_RETURN_SECRET, memcpy(dp + 5, ct, sizeof ct);
+        CHECK(offer_payload(f, WVDS_REQ_MLKEM_DECAPS, dp, sizeof dp) == 1 && (a = answer(&n)) && n == 37 &&
+                  memcmp(a, "\0\0\0\0\x20", 5) == 0 && memcmp(a + 5, secret, 32) == 0,
+              "decapsulated in C");
+        CHECK(offer_payload(f, WVDS_REQ_MLKEM_DECAPS, dp, sizeof dp - 1) == 0, "short ciphertext");
+        dp[4] = 0;
+        CHECK(offer_payload(f, WVDS_REQ_MLKEM_DECAPS, dp, sizeof dp) == 0, "no RETURN_SECRET: a new key (Python)");
+    }
+    flags = 0;
+    len = keyref_payload(p, KEM, &flags, 1);
+    CHECK(offer_payload(f, WVDS_REQ_MLKEM_ENCAPS, p, len) == 0, "encaps making a key: Python");
+    flags = 3;
+    len = keyref_payload(p, KEM, &flags, 1);
+    CHECK(offer_payload(f, WVDS_REQ_MLKEM_ENCAPS, p, len) == 0, "unknown flag");
+
+    /* Mutated requests (bytes flipped, lengths cut or grown, the type changed) against the granted keys:
+     * never a crash (ASan), and what C answers is right - a verification only of the unchanged
+     * request, a decapsulation only with the secret EVP gets from the ciphertext in the request. */
+    uint32_t vlen = mldsa_payload(p, DSA, ctx, 3, sig, (uint16_t)sig_len, msg, sizeof msg);
+    static uint8_t orig_v[WVDS_MAX_PAYLOAD], orig_d[5 + 1088], m[WVDS_MAX_PAYLOAD];
+    memcpy(orig_v, p, vlen);
+    memcpy(orig_d, &KEM, 4), orig_d[4] = WVDS_KEM_RETURN_SECRET, memcpy(orig_d + 5, ct, sizeof ct);
+    int verified = 0, decapsulated = 0;
+    srand(7);
+    for (int i = 0; i < 3000; i++) {
+        bool kem_req = i & 1;
+        uint8_t type = kem_req ? WVDS_REQ_MLKEM_DECAPS : WVDS_REQ_MLDSA_VERIFY;
+        uint32_t mlen = kem_req ? sizeof orig_d : vlen;
+        memcpy(m, kem_req ? orig_d : orig_v, mlen);
+        for (int k = rand() % 4; k > 0 && mlen > 0; k--) {
+            switch (rand() % 4) {
+            case 0: m[rand() % mlen] ^= (uint8_t)(1 + rand() % 255); break;
+            case 1: m[rand() % (mlen < 12 ? mlen : 12)] = (uint8_t)rand(); break; /* the fixed fields */
+            case 2: mlen = (uint32_t)rand() % (mlen + 1); break;
+            default: type = (uint8_t)(rand() % 2 ? WVDS_REQ_ECDSA_VERIFY : WVDS_REQ_MLKEM_ENCAPS); break;
+            }
+        }
+        if (!offer_payload(f, type, m, mlen))
+            continue;
+        a = answer(&n);
+        if (type == WVDS_REQ_MLDSA_VERIFY) {
+            CHECK(a && n == 0 && mlen == vlen && memcmp(m, orig_v, vlen) == 0, "verified a changed request");
+            verified++;
+        } else if (type == WVDS_REQ_MLKEM_DECAPS) {
+            uint8_t mine[32];
+            size_t mine_len = sizeof mine;
+            EVP_PKEY_CTX *dc = EVP_PKEY_CTX_new_from_pkey(NULL, kem, NULL);
+            CHECK(a && n == 37 && mlen == sizeof orig_d && memcmp(m, &KEM, 4) == 0 &&
+                      EVP_PKEY_decapsulate_init(dc, NULL) == 1 &&
+                      EVP_PKEY_decapsulate(dc, mine, &mine_len, m + 5, 1088) == 1 && memcmp(a + 5, mine, 32) == 0,
+                  "decapsulation answered for a changed request");
+            EVP_PKEY_CTX_free(dc);
+            decapsulated++;
+        } else {
+            CHECK(type == WVDS_REQ_MLKEM_ENCAPS && a && n == 4 + 2 + 1088 + 1 + 32, "answered type %u", type);
+        }
+    }
+    CHECK(verified > 100 && decapsulated > 100, "mutations: %d verified, %d decapsulated", verified, decapsulated);
+
+    /* retired keys: nothing more in C; release frees them (ASan: no leak, no use after free) */
+    wvds_srv_pkey_retire(dk);
+    len = mldsa_payload(p, DSA, ctx, 3, sig, (uint16_t)sig_len, msg, sizeof msg);
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "retired key");
+    wvds_srv_pkey_retire(kk);
+    flags = WVDS_KEM_RETURN_SECRET;
+    len = keyref_payload(p, KEM, &flags, 1);
+    CHECK(offer_payload(f, WVDS_REQ_MLKEM_ENCAPS, p, len) == 0, "retired KEM key");
+    CHECK(wvds_srv_pkey_new(NULL, NULL, WVDS_PKEY_MLKEM, 1088, 0, 0) == NULL, "no key");
+    EVP_PKEY_up_ref(kem);
+    CHECK(wvds_srv_pkey_new(kem, NULL, WVDS_PKEY_MLDSA, 2420, 0, 0) == NULL, "ML-DSA kind without its algorithm");
+    wvds_srv_pkey_release(dk);
+    wvds_srv_pkey_release(ek);
+    wvds_srv_pkey_release(kk);
+    EVP_PKEY_free(dsa);
+    EVP_PKEY_free(eck);
+    EVP_PKEY_free(kem);
+    EVP_SIGNATURE_free(alg);
+}
+
 int main(void)
 {
     EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
@@ -101,7 +308,21 @@ int main(void)
                          (void *)EVP_DecryptFinal_ex,
                          (void *)EVP_CIPHER_CTX_ctrl,
                          (void *)EVP_CIPHER_CTX_get_params,
-                         (void *)RAND_bytes_ex};
+                         (void *)RAND_bytes_ex,
+                         (void *)EVP_PKEY_free,
+                         (void *)EVP_PKEY_CTX_new_from_pkey,
+                         (void *)EVP_PKEY_CTX_free,
+                         (void *)EVP_PKEY_verify_message_init,
+                         (void *)EVP_PKEY_verify_init_ex,
+                         (void *)EVP_PKEY_verify,
+                         (void *)EVP_MD_CTX_new,
+                         (void *)EVP_MD_CTX_free,
+                         (void *)EVP_DigestVerifyInit_ex,
+                         (void *)EVP_DigestVerify,
+                         (void *)EVP_PKEY_encapsulate_init,
+                         (void *)EVP_PKEY_encapsulate,
+                         (void *)EVP_PKEY_decapsulate_init,
+                         (void *)EVP_PKEY_decapsulate};
     size_t size = wvds_srv_shm_size(1);
     shm = aligned_alloc(4096, size);
     wvds_srv_init_control(shm, 1, 1);
@@ -116,6 +337,9 @@ int main(void)
         data[i] = (uint8_t)(i * 7);
 
     CHECK(offer(f, WVDS_REQ_AES_ENCRYPT, KEY_ID, aad, 6, data, 100) == 0, "before setup");
+    wvds_srv_ossl partial = fns;
+    partial.decapsulate = NULL;
+    CHECK(wvds_srv_fast_setup(&partial) == -1, "setup refuses a missing entry point");
     CHECK(wvds_srv_fast_setup(&fns) == 0 && wvds_srv_fast_setup(&fns) == -1, "setup once");
     CHECK(offer(f, WVDS_REQ_AES_ENCRYPT, KEY_ID, aad, 6, data, 100) == 0, "no grant");
     CHECK(wvds_srv_fast_grant(f, KEY_ID, key, WVDS_USAGE_DECRYPT | WVDS_USAGE_SIGN) == 0, "grant decrypt only");
@@ -260,6 +484,8 @@ int main(void)
     CHECK(wvds_srv_fast_grant(f, KEY_ID, key, WVDS_USAGE_ENCRYPT) == 0 &&
               offer(f, WVDS_REQ_AES_ENCRYPT, KEY_ID, aad, 6, data, 10) == 0,
           "a retired key granted again is still refused");
+
+    public_key_requests(f);
 
     wvds_srv_fast_free(f);
     wvds_srv_fast_free(limited);

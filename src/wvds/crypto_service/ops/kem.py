@@ -6,6 +6,9 @@ only if the *caller* may release it: RELEASE_SECRET in the key's policy for its
 owner, and in the config grant for anyone else (KeyTable.usage_for). Without RETURN_SECRET the secret
 becomes a new AES-256-GCM key (HKDF-SHA256, info MLKEM_AES_HKDF_INFO) owned by
 the caller, so ML-KEM + AES-GCM end to end never exposes a secret.
+
+A successful encaps/decaps with a stored key grants it to the client's C fast path, which answers the next
+ones that return the secret (those that make an AES key stay here: the key table is Python's).
 """
 from wvds import ossl
 from wvds.crypto_service.errors import ServiceError
@@ -26,7 +29,7 @@ def keygen(ctx, payload: bytes) -> bytes:
 
 def _settle(ctx, secret: bytes, flags: int, may_release: bool, label: str) -> tuple[int, bytes]:
     """(new AES key id, b"") or (0, secret) according to flags and policy."""
-    if flags & ~KemFlags.RETURN_SECRET:
+    if flags & ~int(KemFlags.RETURN_SECRET):  # int: ~IntFlag would drop unknown bits
         raise ServiceError(Status.INVALID_PAYLOAD, f"unknown ML-KEM flags 0x{flags:02x}")
     if flags & KemFlags.RETURN_SECRET:
         if not may_release:
@@ -44,14 +47,16 @@ def _may_release(ctx, key) -> bool:
 def encaps(ctx, payload: bytes) -> bytes:
     req = MlkemEncapsRequest.decode(payload)
     if req.key.inline:
-        alg, pkey = public_key(ctx, req.key, ML_KEM, KeyUsage.ENCAPS)
+        alg, pkey, _ = public_key(ctx, req.key, ML_KEM, KeyUsage.ENCAPS)
         ct, secret = ossl.mlkem_encapsulate(pkey)
-        may_release = True
+        may_release, key = True, None
     else:
         with ctx.keys.using(ctx.peer, req.key.key_id, KeyUsage.ENCAPS, ML_KEM) as key:
             alg, may_release = key.algorithm, _may_release(ctx, key)
             ct, secret = ossl.mlkem_encapsulate(key.pkey)
     key_id, released = _settle(ctx, secret, req.flags, may_release, f"ml-kem-encaps:{alg.name}")
+    if key is not None:
+        ctx.grant_fast_public(key)  # the next encapsulations returning the secret may take the C fast path
     return MlkemEncapsResponse(key_id, ct, released).encode()
 
 
@@ -64,6 +69,7 @@ def decaps(ctx, payload: bytes) -> bytes:
             raise ServiceError(Status.INVALID_PAYLOAD, f"ML-KEM ciphertext rejected: {e}") from None
         may_release = _may_release(ctx, key)
     key_id, released = _settle(ctx, secret, req.flags, may_release, f"ml-kem-decaps:0x{req.key_id:08x}")
+    ctx.grant_fast_public(key)
     return MlkemDecapsResponse(key_id, released).encode()
 
 

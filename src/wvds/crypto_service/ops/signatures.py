@@ -1,12 +1,14 @@
 """ML-DSA (pure, FIPS 204), SLH-DSA (pure, FIPS 205) and ECDSA P-256/P-384 sign and verify.
 
-Signing runs in the key's engine; verifying runs in the FIPS provider on the public key."""
+Signing runs in the key's engine; verifying runs in the FIPS provider on the public key. A verification
+with a stored key that succeeds here grants the key to the client's C fast path (pkey_fast.c), which
+verifies its next ones."""
 from __future__ import annotations
 
 from wvds import ossl
 from wvds.algorithms import REGISTRY
 from wvds.crypto_service.errors import ServiceError
-from wvds.crypto_service.keys import OSSL_NAME
+from wvds.crypto_service.keys import OSSL_NAME, LiveKey
 from wvds.protocol.constants import (ECDSA, ML_DSA, SLH_DSA, Algorithm, EcdsaFlags, HashAlg, KeyUsage, RequestType,
                                      Status)
 from wvds.protocol.payloads import (EcdsaSignRequest, EcdsaVerifyRequest, KeyRef, MldsaSignRequest,
@@ -17,15 +19,17 @@ DIGEST_SIZE = {"SHA256": 32, "SHA384": 48, "SHA512": 64}
 CURVE_DEFAULT = {a: HashAlg[i.default_digest] for a, i in REGISTRY.items() if i.default_digest}  # HashAlg.DEFAULT
 
 
-def public_key(ctx, ref: KeyRef, family: tuple[Algorithm, ...], need: KeyUsage) -> tuple[Algorithm, ossl.PKey]:
-    """The public key a verify/encaps request names: a stored key (with usage `need`) or one sent inline."""
+def public_key(ctx, ref: KeyRef, family: tuple[Algorithm, ...], need: KeyUsage) \
+        -> tuple[Algorithm, ossl.PKey, LiveKey | None]:
+    """The public key a verify/encaps request names: a stored key (with usage `need`, also returned) or one sent
+    inline."""
     if not ref.inline:
         key = ctx.keys.get(ctx.peer, ref.key_id, need, family)
-        return key.algorithm, key.pkey
+        return key.algorithm, key.pkey, key
     if ref.algorithm not in family:
         raise ServiceError(Status.UNSUPPORTED_ALGORITHM, f"{ref.algorithm.name} is not valid here")
     try:
-        return ref.algorithm, ossl.key_from_public(OSSL_NAME[ref.algorithm], ref.public_key)
+        return ref.algorithm, ossl.key_from_public(OSSL_NAME[ref.algorithm], ref.public_key), None
     except ossl.OsslError as e:
         raise ServiceError(Status.INVALID_PAYLOAD, f"inline {ref.algorithm.name} public key rejected: {e}") from None
 
@@ -40,9 +44,11 @@ def _pure_sign(ctx, payload: bytes, family: tuple[Algorithm, ...], sign) -> byte
 
 def _pure_verify(ctx, payload: bytes, family: tuple[Algorithm, ...], verify, name: str) -> bytes:
     req = MldsaVerifyRequest.decode(payload)
-    _, pkey = public_key(ctx, req.key, family, KeyUsage.VERIFY)
+    _, pkey, stored = public_key(ctx, req.key, family, KeyUsage.VERIFY)
     if not verify(pkey, req.message, req.signature, req.context):
         raise ServiceError(Status.SIGNATURE_INVALID, f"{name} signature does not verify")
+    if stored is not None:
+        ctx.grant_fast_public(stored)
     return b""
 
 
@@ -63,7 +69,7 @@ def slhdsa_verify(ctx, payload: bytes) -> bytes:
 
 
 def _ecdsa_digest(algorithm: Algorithm, hash_alg: HashAlg, flags: int, data: bytes) -> tuple[str, bool]:
-    if flags & ~EcdsaFlags.PREHASHED:
+    if flags & ~int(EcdsaFlags.PREHASHED):  # int: ~IntFlag would drop unknown bits
         raise ServiceError(Status.INVALID_PAYLOAD, f"unknown ECDSA flags 0x{flags:02x}")
     name = DIGEST[hash_alg if hash_alg != HashAlg.DEFAULT else CURVE_DEFAULT[algorithm]]
     prehashed = bool(flags & EcdsaFlags.PREHASHED)
@@ -82,10 +88,12 @@ def ecdsa_sign(ctx, payload: bytes) -> bytes:
 
 def ecdsa_verify(ctx, payload: bytes) -> bytes:
     req = EcdsaVerifyRequest.decode(payload)
-    alg, pkey = public_key(ctx, req.key, ECDSA, KeyUsage.VERIFY)
+    alg, pkey, stored = public_key(ctx, req.key, ECDSA, KeyUsage.VERIFY)
     digest, prehashed = _ecdsa_digest(alg, req.hash_alg, req.flags, req.data)
     if not ossl.ecdsa_verify(pkey, req.data, req.signature, digest, prehashed):
         raise ServiceError(Status.SIGNATURE_INVALID, "ECDSA signature does not verify")
+    if stored is not None:
+        ctx.grant_fast_public(stored)
     return b""
 
 
