@@ -42,18 +42,79 @@ def test_mldsa_verify_is_answered_in_c(make_service, algorithm):
         msgs = [(os.urandom(n), ctx) for n in (0, 1, 64, 5000, 60000) for ctx in (b"", b"c", b"x" * 255)]
         sigs = [c.mldsa_sign(key, m, ctx) for m, ctx in msgs]
         assert all(c.mldsa_verify(key, m, s, ctx) for (m, ctx), s in zip(msgs, sigs))
-        assert python_answered(svc, "MLDSA_VERIFY") == 1  # only the first
+        assert python_answered(svc, "MLDSA_VERIFY") == 0  # granted by the first signature (SIGN and VERIFY)
         m, ctx = msgs[7]  # 64 bytes, context b"c"
         bad = [(m + b"!", sigs[7], ctx), (m, sigs[7], ctx + b"?"), (m, sigs[8], ctx), (m, sigs[7][:-1], ctx),
                (m, sigs[7] + b"\0", ctx), (m, bytes(len(sigs[7])), ctx)]
         assert [c.mldsa_verify(key, *b) for b in bad] == [False] * len(bad)
-        assert python_answered(svc, "MLDSA_VERIFY") == 1 + len(bad)  # C leaves every failure to Python
+        assert python_answered(svc, "MLDSA_VERIFY") == len(bad)  # C leaves every failure to Python
         public = c.export_public(key).public_key
         assert c.mldsa_verify(KeyRef(algorithm=algorithm, public_key=public), m, sigs[7], ctx)  # inline: Python
-        assert python_answered(svc, "MLDSA_VERIFY") == 2 + len(bad)
+        assert python_answered(svc, "MLDSA_VERIFY") == 1 + len(bad)
         assert status_of(c.slhdsa_verify, key, m, sigs[7], ctx) == Status.UNSUPPORTED_ALGORITHM  # wrong request type
         c.delete_key(key)
         assert status_of(c.mldsa_verify, key, m, sigs[7], ctx) == Status.KEY_NOT_FOUND
+
+
+def _python_verify(svc, key: int, message: bytes, signature: bytes) -> bool:
+    """The Python path's verdict: a new session's first request never takes the C path."""
+    with RawClient(svc.socket) as raw:
+        frame = pack_request(RequestType.MLDSA_VERIFY, MldsaVerifyRequest(KeyRef(key_id=key), message, signature,
+                                                                          b"ctx").encode())
+        return parse_response(raw.roundtrip(frame))[0] == Status.SUCCESS
+
+
+def test_mldsa_signatures_are_made_in_c(make_service):
+    svc = make_service()
+    with Client(svc.socket) as c:
+        key = c.generate_key(Algorithm.ML_DSA_65).key_id
+        msgs = [os.urandom(n) for n in (0, 1, 100, 60000)] + [b"same"] * 3  # (verify carries the signature too)
+        sigs = [c.mldsa_sign(key, m, b"ctx") for m in msgs]
+        assert python_answered(svc, "MLDSA_SIGN") == 1 and all(len(s) == 3309 for s in sigs)
+        assert len(set(sigs[-3:])) == 3  # hedged: fresh randomness in every signature, in C too
+        assert all(_python_verify(svc, key, m, s) for m, s in zip(msgs, sigs))
+        assert not _python_verify(svc, key, b"other", sigs[-1])
+        assert c.describe_key(key).uses == len(msgs)  # signatures made in C are counted
+        assert status_of(c.mldsa_sign, key, b"m", b"x" * 255) == Status.SUCCESS
+        assert status_of(c.slhdsa_sign, key, b"m") == Status.UNSUPPORTED_ALGORITHM
+        c.delete_key(key)
+        assert status_of(c.mldsa_sign, key, b"m") == Status.KEY_NOT_FOUND
+
+
+CURVES = pytest.mark.parametrize("algorithm,curve", [(Algorithm.ECDSA_P256, ec.SECP256R1()),
+                                                      (Algorithm.ECDSA_P384, ec.SECP384R1())])
+
+
+def _ecdsa_key(algorithm, curve):
+    """A pyca/cryptography key (an independent ECDSA), its raw scalar for KEY_IMPORT, and (HashAlg, pyca hash) for
+    every hash the protocol names, HASH_DEFAULT being the curve's."""
+    private = ec.generate_private_key(curve)
+    scalar = private.private_numbers().private_value.to_bytes(curve.key_size // 8, "big")
+    default = hashes.SHA256() if algorithm == Algorithm.ECDSA_P256 else hashes.SHA384()
+    cases = [(HashAlg.DEFAULT, default), (HashAlg.SHA256, hashes.SHA256()), (HashAlg.SHA384, hashes.SHA384()),
+             (HashAlg.SHA512, hashes.SHA512())]
+    return private, scalar, cases
+
+
+@CURVES
+def test_ecdsa_signatures_are_made_in_c(make_service, algorithm, curve):
+    """Checked with pyca/cryptography: every hash, prehashed or not."""
+    svc = make_service()
+    private, scalar, cases = _ecdsa_key(algorithm, curve)
+    with Client(svc.socket) as c:
+        key = c.import_key(algorithm, KeyFormat.RAW, scalar).key_id
+        data = os.urandom(300)
+        for hash_alg, h in cases:
+            private.public_key().verify(c.ecdsa_sign(key, data, hash_alg), data, ec.ECDSA(h))
+            digest = hashes.Hash(h)
+            digest.update(data)
+            d = digest.finalize()
+            private.public_key().verify(c.ecdsa_sign(key, d, hash_alg, 1), d, ec.ECDSA(Prehashed(h)))
+        assert python_answered(svc, "ECDSA_SIGN") == 1
+        assert status_of(c.ecdsa_sign, key, data, HashAlg.SHA256, 1) == Status.INVALID_PAYLOAD  # not a digest
+        assert status_of(c.ecdsa_sign, key, data, HashAlg.DEFAULT, 2) == Status.INVALID_PAYLOAD  # unknown flag
+        assert python_answered(svc, "ECDSA_SIGN") == 3
+        assert c.describe_key(key).uses == 8
 
 
 def test_slhdsa_verify_is_answered_in_c(make_service):
@@ -63,20 +124,16 @@ def test_slhdsa_verify_is_answered_in_c(make_service):
         sig = c.slhdsa_sign(key, b"firmware", b"ctx")
         assert all(c.slhdsa_verify(key, b"firmware", sig, b"ctx") for _ in range(3))
         assert not c.slhdsa_verify(key, b"firmware", sig, b"")
-        assert python_answered(svc, "SLHDSA_VERIFY") == 2
+        assert python_answered(svc, "SLHDSA_VERIFY") == 1  # the failure (the signature granted VERIFY)
         assert status_of(c.mldsa_verify, key, b"firmware", sig, b"ctx") == Status.UNSUPPORTED_ALGORITHM
 
 
-@pytest.mark.parametrize("algorithm,curve", [(Algorithm.ECDSA_P256, ec.SECP256R1()),
-                                             (Algorithm.ECDSA_P384, ec.SECP384R1())])
+@CURVES
 def test_ecdsa_verify_is_answered_in_c(make_service, algorithm, curve):
-    """Signatures made by pyca/cryptography (an independent ECDSA), every hash, prehashed or not."""
+    """Signatures made by pyca/cryptography, every hash, prehashed or not."""
     svc = make_service()
-    private = ec.generate_private_key(curve)
-    scalar = private.private_numbers().private_value.to_bytes(curve.key_size // 8, "big")
-    default = hashes.SHA256() if algorithm == Algorithm.ECDSA_P256 else hashes.SHA384()
-    cases = [(HashAlg.DEFAULT, default), (HashAlg.SHA256, hashes.SHA256()), (HashAlg.SHA384, hashes.SHA384()),
-             (HashAlg.SHA512, hashes.SHA512())]
+    private, scalar, cases = _ecdsa_key(algorithm, curve)
+    default = cases[0][1]
     with Client(svc.socket) as c:
         key = c.import_key(algorithm, KeyFormat.RAW, scalar).key_id
         data = os.urandom(300)

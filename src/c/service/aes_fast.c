@@ -1,5 +1,5 @@
 /* crypto_service's fast path - a client's session (its grants, its slots), AES-256-GCM and RANDOM;
- * the public-key requests are in pkey_fast.c. See wvds_srv.h for what it answers and
+ * the public-key requests (sign, verify, ML-KEM) are in pkey_fast.c. See wvds_srv.h for what it answers and
  * docs/transport.md ("Fast path") for why.
  *
  * Shared-memory rules: the header, key id and AAD length are copied out of the slot
@@ -265,7 +265,7 @@ int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key
 
 int wvds_srv_fast_grant_pkey(wvds_srv_fast *f, uint32_t key_id, wvds_srv_pkey *key, uint32_t usage)
 {
-    usage &= WVDS_USAGE_VERIFY | WVDS_USAGE_ENCAPS | WVDS_USAGE_DECAPS | WVDS_USAGE_RELEASE_SECRET;
+    usage &= WVDS_USAGE_SIGN | WVDS_USAGE_VERIFY | WVDS_USAGE_ENCAPS | WVDS_USAGE_DECAPS | WVDS_USAGE_RELEASE_SECRET;
     if (!f || !key || key_id == 0 || !usage)
         return -1;
     wvds_srv_pkey_ref(key);
@@ -503,10 +503,13 @@ static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type,
     if (!wvds_srv_pkey_request(type, f->in, payload_len, &key_id, &need))
         return 0;
     wvds_srv_pkey *k = granted_pkey(f, key_id, need);
-    if (!k)
+    if (!k || !wvds_srv_pkey_serves(k, type)) {
+        wvds_srv_pkey_release(k);
         return 0;
+    }
     /* The token is taken before the work (else a client out of tokens would get it done and only
-     * its answer refused); a failure then goes to Python, which charges the client a second one. */
+     * its answer refused); a failure after it (a signature that does not verify, a malformed
+     * payload) goes to Python, which charges the client a second one. */
     int ok = wvds_srv_bucket_allow(f->bucket) &&
              wvds_srv_pkey_run(k, type, f->in, payload_len, wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE,
                                WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE, &n);
@@ -531,6 +534,9 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
     switch (head[2]) {
     case WVDS_REQ_RANDOM:
         return random_answer(f, shm, slot, payload_len, le32(head + 8));
+    case WVDS_REQ_MLDSA_SIGN:
+    case WVDS_REQ_SLHDSA_SIGN:
+    case WVDS_REQ_ECDSA_SIGN:
     case WVDS_REQ_MLDSA_VERIFY:
     case WVDS_REQ_SLHDSA_VERIFY:
     case WVDS_REQ_ECDSA_VERIFY:

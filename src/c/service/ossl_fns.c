@@ -1,4 +1,4 @@
-/* The libcrypto entry points of the fast path (AES-256-GCM, RANDOM, the public-key requests):
+/* The libcrypto entry points of the fast path (AES-256-GCM, RANDOM, signatures, verify, ML-KEM):
  * the service hands over the addresses of the libcrypto it has loaded, so both paths run the
  * same library with the same default library context (fips=yes). */
 #include <stddef.h>
@@ -13,7 +13,8 @@ SAME(encrypt_final); SAME(decrypt_init); SAME(decrypt_update); SAME(decrypt_fina
 SAME(ctx_get_params); SAME(rand_bytes); SAME(pkey_free); SAME(pkey_ctx_new); SAME(pkey_ctx_free);
 SAME(verify_message_init); SAME(verify_init); SAME(verify); SAME(md_ctx_new); SAME(md_ctx_free);
 SAME(digest_verify_init); SAME(digest_verify); SAME(encapsulate_init); SAME(encapsulate);
-SAME(decapsulate_init); SAME(decapsulate);
+SAME(decapsulate_init); SAME(decapsulate); SAME(sign_message_init); SAME(sign_init); SAME(sign);
+SAME(digest_sign_init); SAME(digest_sign);
 #undef SAME
 
 wvds_fns wvds_ossl;

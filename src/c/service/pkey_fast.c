@@ -1,12 +1,14 @@
 /* crypto_service's fast path - the public-key requests of keys a client has already used:
- * ML-DSA, SLH-DSA and ECDSA verifications, and ML-KEM encapsulations and decapsulations that
- * return the shared secret. See wvds_srv.h for what is answered here and docs/transport.md
- * ("Fast path") for why.
+ * ML-DSA, SLH-DSA and ECDSA signatures (keys of the FIPS provider) and verifications, and ML-KEM
+ * encapsulations and decapsulations that return the shared secret. See wvds_srv.h for what is
+ * answered here and docs/transport.md ("Fast path") for why.
  *
  * The session (aes_fast.c) copies the whole payload out of shared memory before anything here
- * reads it. Only successes are answered here: a signature that does not verify, a wrong size,
- * an unknown flag or hash go to the Python path, which gives them their status. What needs a
- * new key (encaps/decaps without RETURN_SECRET: the secret becomes an AES key) is Python's too.
+ * reads it, and writes the answer straight into the response area: a signature or a secret is
+ * the client's anyway, and it is published only once complete. Only successes are answered
+ * here: a signature that does not verify, a wrong size, an unknown flag or hash go to the
+ * Python path, which gives them their status. What needs a new key (encaps/decaps without
+ * RETURN_SECRET: the secret becomes an AES key) is Python's too.
  *
  * Deletion: every operation holds its key's read lock for its whole length and retire takes
  * the write lock, so once KEY_DELETE is answered no operation uses the key (crypto-erase holds
@@ -27,7 +29,8 @@ struct wvds_srv_pkey {
     EVP_SIGNATURE *sig;    /* pure ML-DSA / SLH-DSA: the fetched algorithm (the service's) */
     uint32_t kind, size;   /* WVDS_PKEY_*; signature or ciphertext size (wvds_srv_pkey_new) */
     uint32_t digest;       /* ECDSA: the curve's HASH_DEFAULT */
-    bool private_ops;      /* may decapsulate here */
+    bool private_ops;      /* may sign or decapsulate here */
+    _Atomic uint64_t uses; /* signatures made here (KEY_DESCRIBE adds them to the Python path's) */
 };
 
 /* Payload layouts (include/wvds_crypto.h, wvds.protocol.payloads): a key reference by id is
@@ -65,8 +68,14 @@ wvds_srv_pkey *wvds_srv_pkey_new(void *pkey, void *signature, uint32_t kind, uin
     atomic_init(&k->refs, 1);
     pthread_rwlock_init(&k->lock, NULL);
     k->pkey = pkey, k->sig = signature, k->kind = kind, k->size = size, k->digest = digest;
-    k->private_ops = private_ops && kind == WVDS_PKEY_MLKEM;
+    k->private_ops = private_ops;
+    atomic_init(&k->uses, 0);
     return k;
+}
+
+uint64_t wvds_srv_pkey_uses(wvds_srv_pkey *k)
+{
+    return k ? atomic_load(&k->uses) : 0;
 }
 
 void wvds_srv_pkey_ref(wvds_srv_pkey *k)
@@ -97,6 +106,13 @@ void wvds_srv_pkey_release(wvds_srv_pkey *k)
 int wvds_srv_pkey_request(uint8_t type, const uint8_t *p, uint32_t len, uint32_t *key_id, uint32_t *need)
 {
     switch (type) {
+    case WVDS_REQ_MLDSA_SIGN:
+    case WVDS_REQ_SLHDSA_SIGN:
+    case WVDS_REQ_ECDSA_SIGN:
+        if (len < 4)
+            return 0;
+        *key_id = le32(p), *need = WVDS_USAGE_SIGN;
+        return 1;
     case WVDS_REQ_MLDSA_VERIFY:
     case WVDS_REQ_SLHDSA_VERIFY:
     case WVDS_REQ_ECDSA_VERIFY:
@@ -144,17 +160,79 @@ static bool verify_pure(wvds_srv_pkey *k, const uint8_t *p, uint32_t len)
     return ok;
 }
 
+/* Pure ML-DSA / SLH-DSA signing: context length (u8), context, message. */
+static bool sign_pure(wvds_srv_pkey *k, const uint8_t *p, uint32_t len, uint8_t *out, uint32_t cap,
+                      uint32_t *out_len)
+{
+    if (len < 1 || len - 1 < p[0] || cap < k->size)
+        return false;
+    uint32_t ctx_len = p[0];
+    size_t sig_len = k->size;
+    OSSL_PARAM params[] = {
+        {OSSL_SIGNATURE_PARAM_CONTEXT_STRING, OSSL_PARAM_OCTET_STRING, (void *)(p + 1), ctx_len, OSSL_PARAM_UNMODIFIED},
+        {NULL, 0, NULL, 0, 0},
+    };
+    EVP_PKEY_CTX *ctx = wvds_ossl.pkey_ctx_new(NULL, k->pkey, NULL);
+    bool ok = ctx && wvds_ossl.sign_message_init(ctx, k->sig, ctx_len ? params : NULL) > 0 &&
+              wvds_ossl.sign(ctx, out, &sig_len, p + 1 + ctx_len, len - 1 - ctx_len) > 0 && sig_len == k->size;
+    wvds_ossl.pkey_ctx_free(ctx);
+    *out_len = (uint32_t)sig_len;
+    return ok;
+}
+
+/* ECDSA's digests by HashAlg; an ECDSA request's hash (u8) and flags (u8): the digest, or NULL
+ * for an unknown hash or flag (the Python path's statuses). */
+static const struct digest {
+    const char *name;
+    size_t size;
+} DIGESTS[] = {[WVDS_HASH_SHA256] = {"SHA256", 32}, [WVDS_HASH_SHA384] = {"SHA384", 48},
+               [WVDS_HASH_SHA512] = {"SHA512", 64}};
+
+static const struct digest *ecdsa_digest(const wvds_srv_pkey *k, uint8_t hash, uint8_t flags)
+{
+    if (hash > WVDS_HASH_SHA512 || (flags & ~WVDS_ECDSA_PREHASHED))
+        return NULL;
+    return &DIGESTS[hash == WVDS_HASH_DEFAULT ? k->digest : hash];
+}
+
+static OSSL_PARAM digest_param(const struct digest *md)
+{
+    return (OSSL_PARAM){OSSL_SIGNATURE_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING, (void *)md->name, strlen(md->name),
+                        OSSL_PARAM_UNMODIFIED};
+}
+
+/* ECDSA signing: hash (u8), flags (u8), data (or its digest). A DER signature of at most k->size. */
+static bool sign_ecdsa(wvds_srv_pkey *k, const uint8_t *p, uint32_t len, uint8_t *out, uint32_t cap,
+                       uint32_t *out_len)
+{
+    const struct digest *md = len >= 2 ? ecdsa_digest(k, p[0], p[1]) : NULL;
+    bool prehashed = len >= 2 && (p[1] & WVDS_ECDSA_PREHASHED);
+    if (!md || cap < k->size || (prehashed && len - 2 != md->size))
+        return false;
+    size_t sig_len = k->size;
+    bool ok;
+    if (prehashed) {
+        OSSL_PARAM params[] = {digest_param(md), OSSL_PARAM_END};
+        EVP_PKEY_CTX *ctx = wvds_ossl.pkey_ctx_new(NULL, k->pkey, NULL);
+        ok = ctx && wvds_ossl.sign_init(ctx, params) > 0 && wvds_ossl.sign(ctx, out, &sig_len, p + 2, len - 2) > 0;
+        wvds_ossl.pkey_ctx_free(ctx);
+    } else {
+        EVP_MD_CTX *mctx = wvds_ossl.md_ctx_new();
+        ok = mctx && wvds_ossl.digest_sign_init(mctx, NULL, md->name, NULL, NULL, k->pkey, NULL) > 0 &&
+             wvds_ossl.digest_sign(mctx, out, &sig_len, p + 2, len - 2) > 0;
+        wvds_ossl.md_ctx_free(mctx);
+    }
+    *out_len = (uint32_t)sig_len;
+    return ok && sig_len > 0 && sig_len <= k->size;
+}
+
 /* ECDSA: hash (u8), flags (u8), signature length (u16), DER signature, data (or its digest). */
 static bool verify_ecdsa(wvds_srv_pkey *k, const uint8_t *p, uint32_t len)
 {
-    static const struct {
-        const char *name;
-        size_t size;
-    } md[] = {[WVDS_HASH_SHA256] = {"SHA256", 32}, [WVDS_HASH_SHA384] = {"SHA384", 48},
-              [WVDS_HASH_SHA512] = {"SHA512", 64}};
-    if (len < 4 || p[0] > WVDS_HASH_SHA512 || (p[1] & ~WVDS_ECDSA_PREHASHED))
+    const struct digest *md = len >= 4 ? ecdsa_digest(k, p[0], p[1]) : NULL;
+    if (!md)
         return false;
-    uint32_t h = p[0] == WVDS_HASH_DEFAULT ? k->digest : p[0], sig_len = le16(p + 2);
+    uint32_t sig_len = le16(p + 2);
     bool prehashed = p[1] & WVDS_ECDSA_PREHASHED;
     if (sig_len == 0 || sig_len > k->size || len - 4 < sig_len)
         return false;
@@ -162,19 +240,15 @@ static bool verify_ecdsa(wvds_srv_pkey *k, const uint8_t *p, uint32_t len)
     size_t data_len = len - 4 - sig_len;
     bool ok = false;
     if (prehashed) {
-        if (data_len != md[h].size)
+        if (data_len != md->size)
             return false;
-        OSSL_PARAM params[] = {
-            {OSSL_SIGNATURE_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING, (void *)md[h].name, strlen(md[h].name),
-             OSSL_PARAM_UNMODIFIED},
-            {NULL, 0, NULL, 0, 0},
-        };
+        OSSL_PARAM params[] = {digest_param(md), OSSL_PARAM_END};
         EVP_PKEY_CTX *ctx = wvds_ossl.pkey_ctx_new(NULL, k->pkey, NULL);
         ok = ctx && wvds_ossl.verify_init(ctx, params) > 0 && wvds_ossl.verify(ctx, sig, sig_len, data, data_len) == 1;
         wvds_ossl.pkey_ctx_free(ctx);
     } else {
         EVP_MD_CTX *mctx = wvds_ossl.md_ctx_new();
-        ok = mctx && wvds_ossl.digest_verify_init(mctx, NULL, md[h].name, NULL, NULL, k->pkey, NULL) > 0 &&
+        ok = mctx && wvds_ossl.digest_verify_init(mctx, NULL, md->name, NULL, NULL, k->pkey, NULL) > 0 &&
              wvds_ossl.digest_verify(mctx, sig, sig_len, data, data_len) == 1;
         wvds_ossl.md_ctx_free(mctx);
     }
@@ -208,7 +282,7 @@ static bool decapsulate(wvds_srv_pkey *k, const uint8_t *ct, uint32_t ct_len, ui
                         uint32_t *out_len)
 {
     uint32_t n = 5 + WVDS_SHARED_SECRET_SIZE;
-    if (!k->private_ops || ct_len != k->size || cap < n)
+    if (ct_len != k->size || cap < n)
         return false;
     size_t ss_len = WVDS_SHARED_SECRET_SIZE;
     EVP_PKEY_CTX *ctx = wvds_ossl.pkey_ctx_new(NULL, k->pkey, NULL);
@@ -223,32 +297,64 @@ static bool decapsulate(wvds_srv_pkey *k, const uint8_t *ct, uint32_t ct_len, ui
     return ok;
 }
 
+int wvds_srv_pkey_serves(const wvds_srv_pkey *k, uint8_t type)
+{
+    switch (type) {
+    case WVDS_REQ_MLDSA_SIGN:
+        return k->private_ops && k->kind == WVDS_PKEY_MLDSA;
+    case WVDS_REQ_SLHDSA_SIGN:
+        return k->private_ops && k->kind == WVDS_PKEY_SLHDSA;
+    case WVDS_REQ_ECDSA_SIGN:
+        return k->private_ops && k->kind == WVDS_PKEY_ECDSA;
+    case WVDS_REQ_MLDSA_VERIFY:
+        return k->kind == WVDS_PKEY_MLDSA;
+    case WVDS_REQ_SLHDSA_VERIFY:
+        return k->kind == WVDS_PKEY_SLHDSA;
+    case WVDS_REQ_ECDSA_VERIFY:
+        return k->kind == WVDS_PKEY_ECDSA;
+    case WVDS_REQ_MLKEM_ENCAPS:
+        return k->kind == WVDS_PKEY_MLKEM;
+    case WVDS_REQ_MLKEM_DECAPS:
+        return k->private_ops && k->kind == WVDS_PKEY_MLKEM;
+    default:
+        return 0;
+    }
+}
+
 int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *p, uint32_t len, uint8_t *out, uint32_t cap,
                       uint32_t *out_len)
 {
     bool ok = false;
     pthread_rwlock_rdlock(&k->lock);
-    if (!k->pkey || !atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire))
+    if (!k->pkey || !atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire) || !wvds_srv_pkey_serves(k, type))
         goto out;
     switch (type) {
+    case WVDS_REQ_MLDSA_SIGN:
+    case WVDS_REQ_SLHDSA_SIGN:
+        ok = sign_pure(k, p + 4, len - 4, out, cap, out_len);
+        break;
+    case WVDS_REQ_ECDSA_SIGN:
+        ok = sign_ecdsa(k, p + 4, len - 4, out, cap, out_len);
+        break;
     case WVDS_REQ_MLDSA_VERIFY:
     case WVDS_REQ_SLHDSA_VERIFY:
-        ok = k->kind == (type == WVDS_REQ_MLDSA_VERIFY ? WVDS_PKEY_MLDSA : WVDS_PKEY_SLHDSA) &&
-             verify_pure(k, p + KEYREF_SIZE, len - KEYREF_SIZE);
+        ok = verify_pure(k, p + KEYREF_SIZE, len - KEYREF_SIZE);
         *out_len = 0;
         break;
     case WVDS_REQ_ECDSA_VERIFY:
-        ok = k->kind == WVDS_PKEY_ECDSA && verify_ecdsa(k, p + KEYREF_SIZE, len - KEYREF_SIZE);
+        ok = verify_ecdsa(k, p + KEYREF_SIZE, len - KEYREF_SIZE);
         *out_len = 0;
         break;
     case WVDS_REQ_MLKEM_ENCAPS:
-        ok = k->kind == WVDS_PKEY_MLKEM && encapsulate(k, out, cap, out_len);
+        ok = encapsulate(k, out, cap, out_len);
         break;
     case WVDS_REQ_MLKEM_DECAPS:
-        ok = k->kind == WVDS_PKEY_MLKEM && decapsulate(k, p + DECAPS_FIXED, len - DECAPS_FIXED, out, cap, out_len);
+        ok = decapsulate(k, p + DECAPS_FIXED, len - DECAPS_FIXED, out, cap, out_len);
         break;
     }
 out:
     pthread_rwlock_unlock(&k->lock);
+    if (ok && (type == WVDS_REQ_MLDSA_SIGN || type == WVDS_REQ_SLHDSA_SIGN || type == WVDS_REQ_ECDSA_SIGN))
+        atomic_fetch_add(&k->uses, 1);
     return ok;
 }

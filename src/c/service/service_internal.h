@@ -39,6 +39,11 @@ typedef struct wvds_fns {
     __typeof__(&EVP_PKEY_encapsulate) encapsulate;
     __typeof__(&EVP_PKEY_decapsulate_init) decapsulate_init;
     __typeof__(&EVP_PKEY_decapsulate) decapsulate;
+    __typeof__(&EVP_PKEY_sign_message_init) sign_message_init;
+    __typeof__(&EVP_PKEY_sign_init_ex) sign_init;
+    __typeof__(&EVP_PKEY_sign) sign;
+    __typeof__(&EVP_DigestSignInit_ex) digest_sign_init;
+    __typeof__(&EVP_DigestSign) digest_sign;
 } wvds_fns;
 extern wvds_fns wvds_ossl;
 extern atomic_bool wvds_ossl_ready; /* wvds_ossl is filled in (acquire before using it) */
@@ -53,6 +58,9 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
  * fast path answers for a granted key: 1 with the key id it names and the usage bits it needs,
  * else 0 (a wrong form, an inline key, a request that creates a key: the caller's). */
 int wvds_srv_pkey_request(uint8_t type, const uint8_t *payload, uint32_t len, uint32_t *key_id, uint32_t *need);
+/* Whether k's kind (and private half) can serve a request of `type` at all: checked before the
+ * request takes a token, so a request sent on to Python for that is not charged twice. */
+int wvds_srv_pkey_serves(const wvds_srv_pkey *k, uint8_t type);
 /* Performs it with k and writes the response payload into out (room for cap bytes): 1 with
  * *out_len set if it succeeded, else 0 (not verified, wrong kind or size, an OpenSSL error). */
 int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *payload, uint32_t len, uint8_t *out,

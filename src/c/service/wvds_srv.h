@@ -85,6 +85,11 @@ typedef struct wvds_srv_ossl {
     void *encapsulate;                  /* EVP_PKEY_encapsulate */
     void *decapsulate_init;             /* EVP_PKEY_decapsulate_init */
     void *decapsulate;                  /* EVP_PKEY_decapsulate */
+    void *sign_message_init;            /* EVP_PKEY_sign_message_init */
+    void *sign_init;                    /* EVP_PKEY_sign_init_ex */
+    void *sign;                         /* EVP_PKEY_sign */
+    void *digest_sign_init;             /* EVP_DigestSignInit_ex */
+    void *digest_sign;                  /* EVP_DigestSign */
 } wvds_srv_ossl;
 
 /* Bytes of shared memory for slot_count slots (SHM_SLOTS_OFFSET + slot_count * SLOT_SIZE); 0 if slot_count is
@@ -163,11 +168,14 @@ WVDS_SRV_API void wvds_srv_aes_key_release(wvds_srv_aes_key *k);
  * PKEY_MLDSA/PKEY_SLHDSA key (fetched with fips=yes, kept by the service for its lifetime), `kind` a PKEY_*
  * code, `size` the exact signature size (ML-DSA, SLH-DSA), the largest DER signature (ECDSA) or the
  * ciphertext size (ML-KEM), `digest` an ECDSA key's HashAlg for HASH_DEFAULT, `private_ops` 1 if the key may
- * decapsulate here (a key of the FIPS provider, not of a TPM/HSM). Reference counted like wvds_srv_aes_key.
- * NULL for bad arguments.
+ * sign or decapsulate here (a private key of the FIPS provider, not of a TPM/HSM). Reference counted like
+ * wvds_srv_aes_key. NULL for bad arguments.
  */
 WVDS_SRV_API wvds_srv_pkey *wvds_srv_pkey_new(void *pkey, void *signature, uint32_t kind, uint32_t size,
                                               uint32_t digest, int private_ops);
+
+/* Signatures the fast path has made with the key. */
+WVDS_SRV_API uint64_t wvds_srv_pkey_uses(wvds_srv_pkey *k);
 
 /* The key was deleted: waits for operations using it to finish, then frees the EVP_PKEY (a private key is
  * cleansed by its provider); the fast path no longer uses it.
@@ -223,11 +231,12 @@ WVDS_SRV_API int wvds_srv_aes_key_replay_floor(wvds_srv_aes_key *k, uint32_t epo
 /* One client's fast path: `bucket` its rate limiter (not owned; must outlive the session), `limit` the
  * configured GCM invocation limit. It answers AES_ENCRYPT/AES_DECRYPT requests that would succeed, for
  * granted keys whose counter is below the reservation and the limit, well-formed RANDOM requests of at most
- * MAX_PAYLOAD bytes, and for granted public-key keys named by id: ML-DSA, SLH-DSA and ECDSA verifications
- * that verify, MLKEM_ENCAPS and MLKEM_DECAPS that return the secret (RETURN_SECRET, the grant has
- * RELEASE_SECRET) - those only while no other request of the client is waiting, so that overlapping ones
- * reach the caller's worker pool - all while the bucket allows; everything else (every error, a replayed
- * nonce, a failed tag or signature, a new key ...) goes to the caller unchanged.
+ * MAX_PAYLOAD bytes, and for granted public-key keys: ML-DSA, SLH-DSA and ECDSA signatures (keys of the FIPS
+ * provider) and verifications (keys named by id) that verify, MLKEM_ENCAPS and MLKEM_DECAPS that return the
+ * secret (RETURN_SECRET, the grant has RELEASE_SECRET) - those only while no other request of the client is
+ * waiting, so that overlapping ones reach the caller's worker pool - all while the bucket allows; everything
+ * else (every error, a replayed nonce, a failed tag or signature, a new key ...) goes to the caller
+ * unchanged.
  */
 WVDS_SRV_API wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit);
 
@@ -238,8 +247,8 @@ WVDS_SRV_API wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t 
 WVDS_SRV_API int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key,
                                      uint32_t usage);
 
-/* The same for a public-key key: usage bits VERIFY, ENCAPS, DECAPS, RELEASE_SECRET (others ignored), as the
- * client has them on the key. A key id holds one grant: this replaces an AES one and vice versa.
+/* The same for a public-key key: usage bits SIGN, VERIFY, ENCAPS, DECAPS, RELEASE_SECRET (others ignored), as
+ * the client has them on the key. A key id holds one grant: this replaces an AES one and vice versa.
  */
 WVDS_SRV_API int wvds_srv_fast_grant_pkey(wvds_srv_fast *f, uint32_t key_id, wvds_srv_pkey *key,
                                           uint32_t usage);

@@ -10,7 +10,7 @@ from wvds.crypto_service.keys import KeyTable, LiveKey
 from wvds.peer import Peer
 from wvds.protocol.constants import KeyUsage
 
-PUBLIC_OPS = KeyUsage.VERIFY | KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET
+PKEY_OPS = KeyUsage.SIGN | KeyUsage.VERIFY | KeyUsage.ENCAPS | KeyUsage.DECAPS | KeyUsage.RELEASE_SECRET
 
 
 @dataclass
@@ -33,12 +33,15 @@ class RequestContext:
         if usage:
             self.fast.grant(key.key_id, key.counter, int(usage))
 
-    def grant_fast_public(self, key: LiveKey) -> None:
-        """After a verify, encaps or decaps on stored `key` succeeded here: the C fast path may answer this
-        client's next ones that need no new key (verify; encaps/decaps returning the secret)."""
+    def grant_fast_pkey(self, key: LiveKey) -> None:
+        """After a signature, verify, encaps or decaps with stored `key` succeeded here: the C fast path may answer
+        this client's next ones that need no new key (signatures and decaps only with a key of the FIPS provider;
+        encaps/decaps only returning the secret)."""
         if self.fast is None:
             return
-        usage = self.keys.usage_for(self.peer, key) & PUBLIC_OPS
-        ops = self.keys.public_ops(key) if usage else None
-        if ops is not None:
-            self.fast.grant_public_key(key.key_id, ops, int(usage))
+        usage = self.keys.usage_for(self.peer, key) & PKEY_OPS
+        fast_key = self.keys.fast_key(key) if usage else None
+        if fast_key is not None and not fast_key.private_ops:  # a TPM/HSM key signs and decapsulates there
+            usage &= ~int(KeyUsage.SIGN | KeyUsage.DECAPS)
+        if fast_key is not None and usage:
+            self.fast.grant_pkey(key.key_id, fast_key, int(usage))

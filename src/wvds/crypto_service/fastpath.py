@@ -34,7 +34,7 @@ def enable() -> None:
     global _enabled
     if not _enabled:
         if lib().wvds_srv_fast_setup(ctypes.byref(bind.STRUCTS["wvds_srv_ossl"](**ossl.fast_path_entry_points()))) != 0:
-            raise RuntimeError("the AES fast path refused the libcrypto entry points")
+            raise RuntimeError("the C fast path refused the libcrypto entry points")
         _enabled = True
 
 
@@ -123,9 +123,10 @@ class AesCounter:
         lib().wvds_srv_aes_key_replay_floor(self.ptr, epoch)
 
 
-class PublicKeyOps:
-    """A stored key's OpenSSL key in C, for the fast path's verify, encaps and decaps (src/c/service/pkey_fast.c).
-    `private_ops`: it may decapsulate there (a key of the FIPS provider)."""
+class FastKey:
+    """A stored key's OpenSSL key in C, for the fast path's signatures, verify, encaps and decaps
+    (src/c/service/pkey_fast.c). `private_ops`: it may sign and decapsulate there (a private key of the FIPS
+    provider)."""
 
     KINDS = {"ML-DSA": _CODES["PKEY_MLDSA"], "SLH-DSA": _CODES["PKEY_SLHDSA"], "EC": _CODES["PKEY_ECDSA"],
              "ML-KEM": _CODES["PKEY_MLKEM"]}
@@ -136,11 +137,17 @@ class PublicKeyOps:
         signature = ossl.signature_algorithm(key) if pure else None
         size = s.ciphertext_size if s.family == "ML-KEM" else s.signature_size
         digest = int(HashAlg[default_digest]) if default_digest else 0
+        self.private_ops = private_ops
         self.ptr = lib().wvds_srv_pkey_new(key.acquire(), signature, self.KINDS[s.family], size, digest,
                                            int(private_ops))  # the reference acquired is the C object's
         if not self.ptr:
             raise RuntimeError(f"the fast path refused a {s.name} key")
         weakref.finalize(self, lib().wvds_srv_pkey_release, self.ptr)
+
+    @property
+    def uses(self) -> int:
+        """Signatures made with it in C."""
+        return lib().wvds_srv_pkey_uses(self.ptr)
 
     def retire(self) -> None:
         """The key is deleted: waits for C operations on it, then frees the C side's OpenSSL key."""
@@ -161,7 +168,7 @@ class FastSession:
         if counter.software and _enabled:
             lib().wvds_srv_fast_grant(self.ptr, key_id, counter.ptr, usage)
 
-    def grant_public_key(self, key_id: int, ops: PublicKeyOps, usage: int) -> None:
+    def grant_pkey(self, key_id: int, ops: FastKey, usage: int) -> None:
         if _enabled:
             lib().wvds_srv_fast_grant_pkey(self.ptr, key_id, ops.ptr, usage)
 

@@ -23,7 +23,7 @@ from wvds.algorithms import REGISTRY, ossl_names
 from wvds.crypto_service.config import Config
 from wvds.crypto_service.engines import Engine, SoftwareEngine, element_engine
 from wvds.crypto_service.errors import ServiceError
-from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, REPLAY_FRESH, REPLAY_SEEN, AesCounter, PublicKeyOps
+from wvds.crypto_service.fastpath import COUNT_LIMIT, COUNT_OK, REPLAY_FRESH, REPLAY_SEEN, AesCounter, FastKey
 from wvds.crypto_service.replay import LegacyReplaySet
 from wvds.keystore import KeyRecord, KeyStore, KeyStoreError
 from wvds.peer import Peer
@@ -74,11 +74,13 @@ class LiveKey:
         self.streaming = False  # this run's nonce stream has started (KeyTable._start_stream)
         self.window_error: str | None = None  # the window could not be opened: AES operations refused
         self.epoch_unused = False  # a key created in this run: its record's epoch has not encrypted yet
-        self.public_ops: PublicKeyOps | None = None  # its key in C for the fast path, once granted (KeyTable)
+        self.fast_key: FastKey | None = None  # its OpenSSL key in C for the fast path, once granted (KeyTable)
 
     @property
     def uses(self) -> int:
-        return self.counter.uses if self.counter is not None else self._uses
+        if self.counter is not None:
+            return self.counter.uses
+        return self._uses + (self.fast_key.uses if self.fast_key is not None else 0)  # + signatures made in C
 
     @property
     def key_id(self) -> int:
@@ -178,16 +180,16 @@ class KeyTable:
                 if not key._users:
                     key._idle.notify_all()
 
-    def public_ops(self, key: LiveKey) -> PublicKeyOps | None:
-        """The key's OpenSSL key in C for the fast path's verify/encaps/decaps, made at its first grant; None
+    def fast_key(self, key: LiveKey) -> FastKey | None:
+        """The key's OpenSSL key in C for the fast path's sign/verify/encaps/decaps, made at its first grant; None
         for a key being deleted (its tombstone is set under the same lock, and the deletion retires it)."""
         with key._lock:
             if key.deleted or key.pkey is None:
                 return None
-            if key.public_ops is None:
+            if key.fast_key is None:
                 private = key.engine.in_process and key.pkey.has_private
-                key.public_ops = PublicKeyOps(key.pkey, private, REGISTRY[key.algorithm].default_digest)
-            return key.public_ops
+                key.fast_key = FastKey(key.pkey, private, REGISTRY[key.algorithm].default_digest)
+            return key.fast_key
 
     def visible(self, peer: Peer) -> list[LiveKey]:
         with self._lock:
@@ -290,8 +292,8 @@ class KeyTable:
                 self._owned[key.record.owner_uid] -= 1
         if key.counter is not None:
             key.counter.retire()  # the C fast path stops using it; its bytes are wiped
-        if key.public_ops is not None:  # (no new one since the tombstone)
-            key.public_ops.retire()  # waits for C operations on it, then frees its OpenSSL key there
+        if key.fast_key is not None:  # (no new one since the tombstone)
+            key.fast_key.retire()  # waits for C operations on it, then frees its OpenSSL key there
         if key.windowed:
             self.store.drop_replay(key_id)
         log.info("key deleted", extra={"key_id": f"0x{key_id:08x}", "owner": peer.uid})

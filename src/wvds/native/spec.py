@@ -112,7 +112,8 @@ SLOT_HEADER = Struct("wvds_slot_header", (
 ), "First 64 bytes of each slot.")
 
 # --- service library ------------------------------------------------------------------------------
-OPAQUE = ("wvds_srv_bucket", "wvds_srv_aes_key", "wvds_srv_pkey", "wvds_srv_replay", "wvds_srv_fast")  # typedef'd incomplete structs
+# typedef'd incomplete structs
+OPAQUE = ("wvds_srv_bucket", "wvds_srv_aes_key", "wvds_srv_pkey", "wvds_srv_replay", "wvds_srv_fast")
 
 SERVICE_CODES = (
     Constant("COUNT_OK", 0, "wvds_srv_aes_key_count: counted"),
@@ -146,7 +147,9 @@ OSSL_ENTRY_POINTS = Struct("wvds_srv_ossl", tuple(("void *", name, fn) for name,
     ("md_ctx_free", "EVP_MD_CTX_free"), ("digest_verify_init", "EVP_DigestVerifyInit_ex"),
     ("digest_verify", "EVP_DigestVerify"), ("encapsulate_init", "EVP_PKEY_encapsulate_init"),
     ("encapsulate", "EVP_PKEY_encapsulate"), ("decapsulate_init", "EVP_PKEY_decapsulate_init"),
-    ("decapsulate", "EVP_PKEY_decapsulate"))),
+    ("decapsulate", "EVP_PKEY_decapsulate"), ("sign_message_init", "EVP_PKEY_sign_message_init"),
+    ("sign_init", "EVP_PKEY_sign_init_ex"), ("sign", "EVP_PKEY_sign"),
+    ("digest_sign_init", "EVP_DigestSignInit_ex"), ("digest_sign", "EVP_DigestSign"))),
     "The libcrypto functions the fast path calls (addresses from the service's libcrypto, prototypes those of "
     "OpenSSL 3) and the cipher: the library is compiled against OpenSSL's headers but never links libcrypto.")
 
@@ -208,8 +211,9 @@ SERVICE = (
         "PKEY_MLDSA/PKEY_SLHDSA key (fetched with fips=yes, kept by the service for its lifetime), `kind` a "
         "PKEY_* code, `size` the exact signature size (ML-DSA, SLH-DSA), the largest DER signature (ECDSA) or "
         "the ciphertext size (ML-KEM), `digest` an ECDSA key's HashAlg for HASH_DEFAULT, `private_ops` 1 if "
-        "the key may decapsulate here (a key of the FIPS provider, not of a TPM/HSM). Reference counted like "
-        "wvds_srv_aes_key. NULL for bad arguments."),
+        "the key may sign or decapsulate here (a private key of the FIPS provider, not of a TPM/HSM). Reference "
+        "counted like wvds_srv_aes_key. NULL for bad arguments."),
+    _fn(_S, "uint64_t wvds_srv_pkey_uses(wvds_srv_pkey *k)", "Signatures the fast path has made with the key."),
     _fn(_S, "void wvds_srv_pkey_retire(wvds_srv_pkey *k)",
         "The key was deleted: waits for operations using it to finish, then frees the EVP_PKEY (a private key "
         "is cleansed by its provider); the fast path no longer uses it."),
@@ -248,9 +252,10 @@ SERVICE = (
         "One client's fast path: `bucket` its rate limiter (not owned; must outlive the session), `limit` the "
         "configured GCM invocation limit. It answers AES_ENCRYPT/AES_DECRYPT requests that would succeed, for "
         "granted keys whose counter is below the reservation and the limit, well-formed RANDOM requests of at "
-        "most MAX_PAYLOAD bytes, and for granted public-key keys named by id: ML-DSA, SLH-DSA and ECDSA "
-        "verifications that verify, MLKEM_ENCAPS and MLKEM_DECAPS that return the secret (RETURN_SECRET, the "
-        "grant has RELEASE_SECRET) - those only while no other request of the client is waiting, so that "
+        "most MAX_PAYLOAD bytes, and for granted public-key keys: ML-DSA, SLH-DSA and ECDSA signatures (keys of "
+        "the FIPS provider) and verifications (keys named by id) that verify, MLKEM_ENCAPS and MLKEM_DECAPS "
+        "that return the secret (RETURN_SECRET, the grant has RELEASE_SECRET) - those only while no other "
+        "request of the client is waiting, so that "
         "overlapping ones reach the caller's worker pool - all while the bucket allows; everything else (every "
         "error, a replayed nonce, a failed tag or signature, a new key ...) goes to the caller unchanged."),
     _fn(_S, "int wvds_srv_fast_grant(wvds_srv_fast *f, uint32_t key_id, wvds_srv_aes_key *key, uint32_t usage)",
@@ -258,7 +263,7 @@ SERVICE = (
         "other bits ignored), after the caller has checked ownership and policy. Takes its own reference. "
         "0, or -1 for bad arguments."),
     _fn(_S, "int wvds_srv_fast_grant_pkey(wvds_srv_fast *f, uint32_t key_id, wvds_srv_pkey *key, uint32_t usage)",
-        "The same for a public-key key: usage bits VERIFY, ENCAPS, DECAPS, RELEASE_SECRET (others ignored), as "
+        "The same for a public-key key: usage bits SIGN, VERIFY, ENCAPS, DECAPS, RELEASE_SECRET (others ignored), as "
         "the client has them on the key. A key id holds one grant: this replaces an AES one and vice versa."),
     _fn(_S, "void wvds_srv_fast_release(wvds_srv_fast *f, int slot)",
         "The service is done with `slot` (call just before wvds_srv_complete): while held, a slot is never taken "

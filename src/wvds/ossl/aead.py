@@ -116,20 +116,22 @@ _FAST_PATH_FUNCTIONS = {
     "decrypt_update": "EVP_DecryptUpdate", "decrypt_final": "EVP_DecryptFinal_ex",
     "ctx_ctrl": "EVP_CIPHER_CTX_ctrl", "ctx_get_params": "EVP_CIPHER_CTX_get_params",
     "rand_bytes": "RAND_bytes_ex",  # RANDOM, as wvds.ossl.random_bytes calls it
-    # verify, encaps, decaps of stored keys, as wvds.ossl.signatures and wvds.ossl.kem call them
+    # signatures, verify, encaps, decaps with stored keys, as wvds.ossl.signatures and wvds.ossl.kem call them
     "pkey_free": "EVP_PKEY_free", "pkey_ctx_new": "EVP_PKEY_CTX_new_from_pkey", "pkey_ctx_free": "EVP_PKEY_CTX_free",
     "verify_message_init": "EVP_PKEY_verify_message_init", "verify_init": "EVP_PKEY_verify_init_ex",
     "verify": "EVP_PKEY_verify", "md_ctx_new": "EVP_MD_CTX_new", "md_ctx_free": "EVP_MD_CTX_free",
     "digest_verify_init": "EVP_DigestVerifyInit_ex", "digest_verify": "EVP_DigestVerify",
     "encapsulate_init": "EVP_PKEY_encapsulate_init", "encapsulate": "EVP_PKEY_encapsulate",
     "decapsulate_init": "EVP_PKEY_decapsulate_init", "decapsulate": "EVP_PKEY_decapsulate",
+    "sign_message_init": "EVP_PKEY_sign_message_init", "sign_init": "EVP_PKEY_sign_init_ex", "sign": "EVP_PKEY_sign",
+    "digest_sign_init": "EVP_DigestSignInit_ex", "digest_sign": "EVP_DigestSign",
 }
 
 
 def fast_path_entry_points() -> dict[str, int]:
     """Addresses of the libcrypto functions above and of the fetched AES-256-GCM cipher (fips=yes), for
-    crypto_service's C fast path (AES-GCM, RANDOM, verify, ML-KEM): it then does exactly what this package does, in the
-    same library."""
+    crypto_service's C fast path (AES-GCM, RANDOM, signatures, ML-KEM): it then does exactly what this package
+    does, in the same library."""
     lib = _lib.ready()
     points = {field: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
               for field, name in _FAST_PATH_FUNCTIONS.items()}

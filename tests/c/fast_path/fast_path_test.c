@@ -148,7 +148,8 @@ static void public_key_requests(wvds_srv_fast *f)
     wvds_srv_pkey *dk = wvds_srv_pkey_new(dsa, alg, WVDS_PKEY_MLDSA, 2420, 0, 0);
     uint32_t len = mldsa_payload(p, DSA, ctx, 3, sig, (uint16_t)sig_len, msg, sizeof msg);
     CHECK(dk && offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "verify before the grant");
-    CHECK(wvds_srv_fast_grant_pkey(f, DSA, dk, WVDS_USAGE_SIGN) == -1, "no public-key usage");
+    CHECK(wvds_srv_fast_grant_pkey(f, DSA, dk, WVDS_USAGE_ENCRYPT | WVDS_USAGE_EXPORTABLE) == -1,
+          "no public-key usage");
     CHECK(wvds_srv_fast_grant_pkey(f, DSA, dk, WVDS_USAGE_VERIFY) == 0, "grant verify");
     CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 1 && (a = answer(&n)) && n == 0, "verified in C");
     CHECK(offer_payload(f, WVDS_REQ_SLHDSA_VERIFY, p, len) == 0, "an ML-DSA key for SLHDSA_VERIFY");
@@ -163,6 +164,38 @@ static void public_key_requests(wvds_srv_fast *f)
     len = mldsa_payload(p, DSA, ctx, 3, sig, (uint16_t)sig_len, msg, sizeof msg);
     p[0] = WVDS_KEYREF_INLINE;
     CHECK(offer_payload(f, WVDS_REQ_MLDSA_VERIFY, p, len) == 0, "inline key");
+
+    /* ML-DSA signing: only a key that may sign here (private_ops), and only with SIGN granted */
+    uint8_t sp[4 + 1 + 3 + sizeof msg];
+    const uint32_t SIGNER = 0x504;
+    memcpy(sp, &SIGNER, 4), sp[4] = 3, memcpy(sp + 5, ctx, 3), memcpy(sp + 8, msg, sizeof msg);
+    CHECK(wvds_srv_fast_grant_pkey(f, SIGNER, dk, WVDS_USAGE_SIGN | WVDS_USAGE_VERIFY) == 0 &&
+              offer_payload(f, WVDS_REQ_MLDSA_SIGN, sp, sizeof sp) == 0,
+          "a key without private_ops does not sign here");
+    EVP_PKEY_up_ref(dsa);
+    wvds_srv_pkey *sk = wvds_srv_pkey_new(dsa, alg, WVDS_PKEY_MLDSA, 2420, 0, 1);
+    CHECK(sk && wvds_srv_fast_grant_pkey(f, SIGNER, sk, WVDS_USAGE_VERIFY) == 0 &&
+              offer_payload(f, WVDS_REQ_MLDSA_SIGN, sp, sizeof sp) == 0,
+          "SIGN not granted");
+    CHECK(wvds_srv_fast_grant_pkey(f, SIGNER, sk, WVDS_USAGE_SIGN) == 0, "grant sign");
+    for (int i = 0; i < 3; i++) {
+        CHECK(offer_payload(f, WVDS_REQ_MLDSA_SIGN, sp, sizeof sp) == 1 && (a = answer(&n)) && n == 2420,
+              "signed in C");
+        EVP_PKEY_CTX *vc = EVP_PKEY_CTX_new_from_pkey(NULL, dsa, NULL);
+        CHECK(a && EVP_PKEY_verify_message_init(vc, alg, params) == 1 &&
+                  EVP_PKEY_verify(vc, a, n, msg, sizeof msg) == 1,
+              "the signature verifies with EVP");
+        EVP_PKEY_CTX_free(vc);
+    }
+    CHECK(wvds_srv_pkey_uses(sk) == 3, "three signatures counted");
+    CHECK(offer_payload(f, WVDS_REQ_SLHDSA_SIGN, sp, sizeof sp) == 0 &&
+              offer_payload(f, WVDS_REQ_ECDSA_SIGN, sp, 10) == 0,
+          "an ML-DSA key for other signatures");
+    for (uint32_t cut = 0; cut < 8; cut++)
+        CHECK(offer_payload(f, WVDS_REQ_MLDSA_SIGN, sp, cut) == 0, "sign request cut to %u", cut);
+    wvds_srv_pkey_retire(sk);
+    CHECK(offer_payload(f, WVDS_REQ_MLDSA_SIGN, sp, sizeof sp) == 0 && wvds_srv_pkey_uses(sk) == 3, "retired signer");
+    wvds_srv_pkey_release(sk);
 
     /* ECDSA P-256: DER signature over SHA-256 (HASH_DEFAULT) and over a given SHA-256 digest */
     EVP_PKEY *eck = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -189,6 +222,34 @@ static void public_key_requests(wvds_srv_fast *f)
     CHECK(offer_payload(f, WVDS_REQ_ECDSA_VERIFY, p, len) == 0, "unknown flag");
     p[6] = WVDS_ECDSA_PREHASHED;
     CHECK(offer_payload(f, WVDS_REQ_ECDSA_VERIFY, p, len) == 0, "prehashed but not a digest");
+    /* ECDSA signing, over the data and over a SHA-384 digest, each verified with EVP */
+    EVP_PKEY_up_ref(eck);
+    wvds_srv_pkey *es = wvds_srv_pkey_new(eck, NULL, WVDS_PKEY_ECDSA, 72, WVDS_HASH_SHA256, 1);
+    const uint32_t ECS = 0x505;
+    uint8_t eq[4 + 2 + 48];
+    memcpy(eq, &ECS, 4), eq[4] = WVDS_HASH_DEFAULT, eq[5] = 0, memcpy(eq + 6, msg, sizeof msg);
+    CHECK(es && wvds_srv_fast_grant_pkey(f, ECS, es, WVDS_USAGE_SIGN) == 0 &&
+              offer_payload(f, WVDS_REQ_ECDSA_SIGN, eq, 6 + sizeof msg) == 1 && (a = answer(&n)) && n > 8 && n <= 72,
+          "ECDSA signed in C");
+    mc = EVP_MD_CTX_new();
+    CHECK(a && EVP_DigestVerifyInit_ex(mc, NULL, "SHA256", NULL, NULL, eck, NULL) == 1 &&
+              EVP_DigestVerify(mc, a, n, msg, sizeof msg) == 1,
+          "the ECDSA signature verifies with EVP");
+    EVP_MD_CTX_free(mc);
+    eq[4] = WVDS_HASH_SHA384, eq[5] = WVDS_ECDSA_PREHASHED;
+    memset(eq + 6, 0x42, 48);
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_SIGN, eq, sizeof eq) == 1 && (a = answer(&n)), "ECDSA signed a digest");
+    OSSL_PARAM dp384[] = {OSSL_PARAM_utf8_string("digest", "SHA384", 6), OSSL_PARAM_END};
+    EVP_PKEY_CTX *ec = EVP_PKEY_CTX_new_from_pkey(NULL, eck, NULL);
+    CHECK(a && EVP_PKEY_verify_init_ex(ec, dp384) == 1 && EVP_PKEY_verify(ec, a, n, eq + 6, 48) == 1,
+          "the prehashed signature verifies with EVP");
+    EVP_PKEY_CTX_free(ec);
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_SIGN, eq, sizeof eq - 1) == 0, "prehashed: not a SHA-384 digest");
+    eq[5] = 2;
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_SIGN, eq, sizeof eq) == 0, "unknown flag");
+    eq[4] = 4, eq[5] = 0;
+    CHECK(offer_payload(f, WVDS_REQ_ECDSA_SIGN, eq, sizeof eq) == 0, "unknown hash");
+    wvds_srv_pkey_release(es);
 
     /* ML-KEM-768: encaps and decaps returning the secret */
     EVP_PKEY *kem = EVP_PKEY_Q_keygen(NULL, NULL, "ML-KEM-768");
@@ -322,7 +383,12 @@ int main(void)
                          (void *)EVP_PKEY_encapsulate_init,
                          (void *)EVP_PKEY_encapsulate,
                          (void *)EVP_PKEY_decapsulate_init,
-                         (void *)EVP_PKEY_decapsulate};
+                         (void *)EVP_PKEY_decapsulate,
+                         (void *)EVP_PKEY_sign_message_init,
+                         (void *)EVP_PKEY_sign_init_ex,
+                         (void *)EVP_PKEY_sign,
+                         (void *)EVP_DigestSignInit_ex,
+                         (void *)EVP_DigestSign};
     size_t size = wvds_srv_shm_size(1);
     shm = aligned_alloc(4096, size);
     wvds_srv_init_control(shm, 1, 1);

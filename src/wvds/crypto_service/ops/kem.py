@@ -56,7 +56,7 @@ def encaps(ctx, payload: bytes) -> bytes:
             ct, secret = ossl.mlkem_encapsulate(key.pkey)
     key_id, released = _settle(ctx, secret, req.flags, may_release, f"ml-kem-encaps:{alg.name}")
     if key is not None:
-        ctx.grant_fast_public(key)  # the next encapsulations returning the secret may take the C fast path
+        ctx.grant_fast_pkey(key)  # the next encapsulations returning the secret may take the C fast path
     return MlkemEncapsResponse(key_id, ct, released).encode()
 
 
@@ -69,7 +69,7 @@ def decaps(ctx, payload: bytes) -> bytes:
             raise ServiceError(Status.INVALID_PAYLOAD, f"ML-KEM ciphertext rejected: {e}") from None
         may_release = _may_release(ctx, key)
     key_id, released = _settle(ctx, secret, req.flags, may_release, f"ml-kem-decaps:0x{req.key_id:08x}")
-    ctx.grant_fast_public(key)
+    ctx.grant_fast_pkey(key)
     return MlkemDecapsResponse(key_id, released).encode()
 
 

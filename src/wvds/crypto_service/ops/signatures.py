@@ -1,8 +1,8 @@
 """ML-DSA (pure, FIPS 204), SLH-DSA (pure, FIPS 205) and ECDSA P-256/P-384 sign and verify.
 
-Signing runs in the key's engine; verifying runs in the FIPS provider on the public key. A verification
-with a stored key that succeeds here grants the key to the client's C fast path (pkey_fast.c), which
-verifies its next ones."""
+Signing runs in the key's engine; verifying runs in the FIPS provider on the public key. A signature or a
+verification with a stored key that succeeds here grants the key to the client's C fast path (pkey_fast.c),
+which answers its next ones (signatures only with a key of the FIPS provider)."""
 from __future__ import annotations
 
 from wvds import ossl
@@ -39,7 +39,9 @@ def _pure_sign(ctx, payload: bytes, family: tuple[Algorithm, ...], sign) -> byte
     req = MldsaSignRequest.decode(payload)
     with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, family) as key:
         ctx.keys.count_use(key)
-        return sign(key, req.message, req.context)
+        signature = sign(key, req.message, req.context)
+        ctx.grant_fast_pkey(key)  # this client's next signatures with it may take the C fast path
+        return signature
 
 
 def _pure_verify(ctx, payload: bytes, family: tuple[Algorithm, ...], verify, name: str) -> bytes:
@@ -48,7 +50,7 @@ def _pure_verify(ctx, payload: bytes, family: tuple[Algorithm, ...], verify, nam
     if not verify(pkey, req.message, req.signature, req.context):
         raise ServiceError(Status.SIGNATURE_INVALID, f"{name} signature does not verify")
     if stored is not None:
-        ctx.grant_fast_public(stored)
+        ctx.grant_fast_pkey(stored)
     return b""
 
 
@@ -83,7 +85,9 @@ def ecdsa_sign(ctx, payload: bytes) -> bytes:
     with ctx.keys.using(ctx.peer, req.key_id, KeyUsage.SIGN, ECDSA) as key:
         digest, prehashed = _ecdsa_digest(key.algorithm, req.hash_alg, req.flags, req.data)
         ctx.keys.count_use(key)
-        return key.engine.ecdsa_sign(key, req.data, digest, prehashed)
+        signature = key.engine.ecdsa_sign(key, req.data, digest, prehashed)
+        ctx.grant_fast_pkey(key)
+        return signature
 
 
 def ecdsa_verify(ctx, payload: bytes) -> bytes:
@@ -93,7 +97,7 @@ def ecdsa_verify(ctx, payload: bytes) -> bytes:
     if not ossl.ecdsa_verify(pkey, req.data, req.signature, digest, prehashed):
         raise ServiceError(Status.SIGNATURE_INVALID, "ECDSA signature does not verify")
     if stored is not None:
-        ctx.grant_fast_public(stored)
+        ctx.grant_fast_pkey(stored)
     return b""
 
 
