@@ -1,10 +1,11 @@
 """The C fast path for public-key requests (src/c/service/pkey_fast.c) answers exactly as the Python path would.
 
-A client's first successful verify, encaps or decaps with a stored key goes through Python, which then
-grants the key to the client's session; later ones that need no new key are answered in C: verifications
-that verify, ML-KEM encaps/decaps returning the shared secret. Checked here: the answers (against pyca's
-ECDSA and an in-process decapsulation), that every failure keeps its status, that policy, deletion,
-rate limits and sessions hold whichever path answers, and that overlapping requests still get answered.
+A client's first successful signature, verify, encaps or decaps with a stored key goes through Python, which
+then grants the key to the client's session; later ones that need no new key are answered in C: signatures
+(keys of the FIPS provider), verifications that verify, ML-KEM encaps/decaps returning the shared secret.
+Checked here: the answers (ECDSA against pyca/cryptography, ML-DSA signatures and ML-KEM secrets against the
+Python path of a fresh session), that every failure keeps its status, that policy, deletion, rate limits,
+use counts and sessions hold whichever path answers, and that overlapping requests still get answered.
 The service logs every request it answers in Python at debug level: that is how the tests see the path.
 """
 import concurrent.futures

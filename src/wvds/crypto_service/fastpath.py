@@ -132,6 +132,8 @@ class FastKey:
              "ML-KEM": _CODES["PKEY_MLKEM"]}
 
     def __init__(self, key: ossl.PKey, private_ops: bool, default_digest: str = ""):
+        if not _enabled:  # (wvds_srv_pkey_new could not even free the reference)
+            raise RuntimeError("the C fast path is not enabled")
         s = key.spec
         pure = s.family in ("ML-DSA", "SLH-DSA")
         signature = ossl.signature_algorithm(key) if pure else None

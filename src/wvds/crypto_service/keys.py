@@ -188,7 +188,11 @@ class KeyTable:
                 return None
             if key.fast_key is None:
                 private = key.engine.in_process and key.pkey.has_private
-                key.fast_key = FastKey(key.pkey, private, REGISTRY[key.algorithm].default_digest)
+                try:
+                    key.fast_key = FastKey(key.pkey, private, REGISTRY[key.algorithm].default_digest)
+                except (RuntimeError, ossl.OsslError) as e:  # the request succeeded: only the C path is lost
+                    log.warning("key not handed to the C fast path", extra={"key_id": f"0x{key.key_id:08x}",
+                                                                            "reason": str(e)})
             return key.fast_key
 
     def visible(self, peer: Peer) -> list[LiveKey]:
