@@ -1,5 +1,5 @@
 /* Per-client token bucket (the original product's limiter, per client and configurable).
- * In C because both the Python dispatcher and the AES fast path take tokens from it. */
+ * In C because both the Python dispatcher and the C fast path take tokens from it. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 
 #include "slots.h"
 
-/* What the serve loop asks of whoever answers requests without the caller (the AES fast path):
+/* What the serve loop asks of whoever answers requests without the caller (the C fast path):
  * answer() a BUSY request in `slot` (req_len read once) and publish it: 1, or 0 and the slot is
  * untouched; held() says the service still works on a slot, hold() marks one it returns. */
 typedef struct wvds_serve_hooks {

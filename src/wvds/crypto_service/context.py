@@ -20,7 +20,7 @@ class RequestContext:
     keys: KeyTable
     config: Config
     status: Callable[[], dict[str, Any]]  # service status document (for STATUS)
-    fast: FastSession | None = None  # the client's AES fast path, if it has one
+    fast: FastSession | None = None  # the client's C fast path, if it has one
 
     def grant_fast(self, key: LiveKey) -> None:
         """After an AES request on `key` succeeded here: let the C fast path answer this client's next ones

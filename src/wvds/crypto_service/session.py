@@ -1,14 +1,15 @@
 """One connected client: its channel, identity, rate limiter and serving thread.
 
 The serving thread takes the next submitted slot (the C side copies the request
-out of shared memory once) and answers it. AES requests on keys this client has
-already used successfully are answered in C before they get here (fastpath.py);
-the rest arrive as frames. Cheap requests (the other AES ones, random, key
-lookups) are answered inline, which keeps small-request latency low. Expensive
-ones (key generation, signatures, ML-KEM) are answered inline too while the
-client has nothing else in flight - a hand-off to another thread costs about a
-tenth of an ML-DSA signature here - and go to the service's worker pool as soon
-as its requests overlap (another slot submitted, one already in the pool, or one
+out of shared memory once) and answers it. RANDOM, and the AES, signature, verify
+and ML-KEM requests that will succeed on keys this client has already used
+successfully, are answered in C before they get here (fastpath.py; the expensive
+ones only while nothing else of the client waits); the rest arrive as frames.
+Cheap requests (the other AES ones, key lookups) are answered inline, which keeps
+small-request latency low. Expensive ones (key generation, signatures, ML-KEM)
+are answered inline too while the client has nothing else in flight - a hand-off
+to another thread costs about a tenth of an ML-DSA signature here - and go to the
+service's worker pool as soon as its requests overlap (another slot submitted, one already in the pool, or one
 that arrived while the last was served inline), so a client with several slots
 in flight uses every core (OpenSSL calls release the GIL). Many clients use
 every core anyway: each has its own serving thread. The channel is closed only

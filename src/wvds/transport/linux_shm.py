@@ -92,7 +92,7 @@ class Channel:
     def next_request(self, buf: ctypes.Array, spin_us: int, timeout_ms: int,
                      fast: int | None = None) -> tuple[int, bytes | None]:
         """(slot, frame) for the next request; (-1, None) on timeout; (-2, None) when the peer is gone.
-        With `fast` (a wvds_srv_fast pointer) the requests the AES fast path can answer are answered
+        With `fast` (a wvds_srv_fast pointer) the requests the C fast path can answer are answered
         meanwhile, in C, and never returned."""
         n = ctypes.c_uint32(0)
         slot = lib().wvds_srv_serve(self.base, self.slots, self.doorbell, self.sock.fileno(), spin_us, timeout_ms,
