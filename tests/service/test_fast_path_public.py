@@ -223,6 +223,25 @@ def test_rate_limit_applies_to_verify_in_c(make_service):
         assert results == [Status.SUCCESS] * 6 + [Status.RATE_LIMITED] * 3
 
 
+def test_a_request_c_gives_up_costs_one_token(make_service):
+    """A failure on the C path goes to Python without a second rate-limit token: a client gets exactly as many
+    answers as its bucket holds, failed signatures and tags included (each path alone: one token per request)."""
+    limits = {"rate_limit": {"requests_per_second": 1, "burst": 8, "cooldown_ms": 5000}}
+    with Client(make_service(limits=limits).socket) as c:
+        key = c.generate_key(Algorithm.ML_DSA_44).key_id  # token 1
+        sig = c.mldsa_sign(key, b"m")  # token 2, and the grant
+        results = [status_of(c.mldsa_verify, key, b"other", sig) for _ in range(8)]  # C tries, Python answers
+        assert results == [Status.SUCCESS] * 6 + [Status.RATE_LIMITED] * 2  # (False counts as SUCCESS here)
+        assert c.transact(RequestType.MLDSA_VERIFY, MldsaVerifyRequest(KeyRef(key_id=key), b"m", sig).encode())[0] \
+            == Status.RATE_LIMITED
+    with Client(make_service(limits=limits).socket) as c:
+        key = c.generate_key(Algorithm.AES_256_GCM).key_id  # token 1
+        sealed = c.encrypt(key, b"x")  # token 2, and the grant
+        tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+        results = [status_of(c.decrypt, key, tampered) for _ in range(8)]
+        assert results == [Status.DECRYPTION_FAILED] * 6 + [Status.RATE_LIMITED] * 2
+
+
 @pytest.mark.parametrize("slots", [1, 4])
 def test_overlapping_requests(make_service, slots):
     """Several threads on one connection: C answers one at a time, overlapping ones go to the worker pool;

@@ -203,6 +203,8 @@ struct wvds_srv_fast {
     uint16_t slot_count; /* of the channel being served (wvds_srv_serve) */
     uint8_t *in;  /* a decryption's or public-key request's payload, copied out of the slot */
     uint8_t *out; /* a decryption's plaintext until the tag has verified */
+    /* Requests returned to the caller after the fast path took their rate-limit token (take_token). */
+    _Atomic uint8_t charged[WVDS_SHM_MAX_SLOTS];
     /* Slots handed to the service and not yet released: the service's own record of what it is
      * working on (the state word in shared memory is the client's to write too). */
     _Atomic uint8_t held[WVDS_SHM_MAX_SLOTS];
@@ -288,8 +290,29 @@ static void fast_hold(void *ctx, unsigned slot)
 
 void wvds_srv_fast_release(wvds_srv_fast *f, int slot)
 {
-    if (f && slot >= 0 && (unsigned)slot < WVDS_SHM_MAX_SLOTS)
+    if (f && slot >= 0 && (unsigned)slot < WVDS_SHM_MAX_SLOTS) {
+        atomic_store_explicit(&f->charged[slot], 0, memory_order_relaxed);
         atomic_store_explicit(&f->held[slot], 0, memory_order_release);
+    }
+}
+
+int wvds_srv_fast_charged(wvds_srv_fast *f, int slot)
+{
+    if (!f || slot < 0 || (unsigned)slot >= WVDS_SHM_MAX_SLOTS)
+        return 0;
+    return atomic_exchange_explicit(&f->charged[slot], 0, memory_order_relaxed);
+}
+
+/* Takes the client's rate-limit token for the request in `slot`. Should the fast path not answer
+ * it after all (a signature that does not verify, a failed tag ...), the slot stays marked and the
+ * caller does not take a second token (wvds_srv_fast_charged): one token per request, whichever
+ * path answers it. */
+static bool take_token(wvds_srv_fast *f, unsigned slot)
+{
+    if (!wvds_srv_bucket_allow(f->bucket))
+        return false;
+    atomic_store_explicit(&f->charged[slot], 1, memory_order_relaxed);
+    return true;
 }
 
 void wvds_srv_fast_stop(wvds_srv_fast *f)
@@ -482,7 +505,7 @@ static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key
 static int random_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t payload_len, uint32_t n)
 {
     if (payload_len != RANDOM_FIXED || n > WVDS_MAX_PAYLOAD || n > WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE ||
-        !wvds_srv_bucket_allow(f->bucket))
+        !take_token(f, slot))
         return 0;
     uint8_t *r = wvds_slot_response(shm, slot);
     if (n > 0 && wvds_ossl.rand_bytes(NULL, r + WVDS_HEADER_SIZE, n, 0) <= 0)
@@ -508,9 +531,8 @@ static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type,
         return 0;
     }
     /* The token is taken before the work (else a client out of tokens would get it done and only
-     * its answer refused); a failure after it (a signature that does not verify, a malformed
-     * payload) goes to Python, which charges the client a second one. */
-    int ok = wvds_srv_bucket_allow(f->bucket) &&
+     * its answer refused); a failure after it goes to Python without taking another. */
+    int ok = take_token(f, slot) &&
              wvds_srv_pkey_run(k, type, f->in, payload_len, wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE,
                                WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE, &n);
     wvds_srv_pkey_release(k);
@@ -558,7 +580,7 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
     /* Count, then take the token: a request the bucket refuses has used up an invocation number
      * (skipped, never reused: harmless); the other order would charge the bucket twice whenever
      * the counter sends a request to Python for its reservation. */
-    if ((!enc || wvds_srv_aes_key_count(k, f->limit) == WVDS_COUNT_OK) && wvds_srv_bucket_allow(f->bucket)) {
+    if ((!enc || wvds_srv_aes_key_count(k, f->limit) == WVDS_COUNT_OK) && take_token(f, slot)) {
         const uint8_t *body = req + WVDS_HEADER_SIZE + AES_FIXED;
         if (enc) {
             ok = encrypt(shm, slot, k, body, (int)aad_len, body + aad_len, (int)data_len);
@@ -573,7 +595,11 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
 
 static int fast_answer(void *ctx, void *shm, unsigned slot, uint32_t req_len)
 {
-    return wvds_srv_fast_answer(ctx, shm, slot, req_len);
+    wvds_srv_fast *f = ctx;
+    if (!wvds_srv_fast_answer(f, shm, slot, req_len))
+        return 0;
+    atomic_store_explicit(&f->charged[slot], 0, memory_order_relaxed); /* answered: its token is spent */
+    return 1;
 }
 
 int wvds_srv_serve(void *shm, uint16_t slot_count, int doorbell_fd, int sock_fd, uint32_t spin_us, int timeout_ms,

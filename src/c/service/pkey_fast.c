@@ -7,8 +7,9 @@
  * reads it, and writes the answer straight into the response area: a signature or a secret is
  * the client's anyway, and it is published only once complete. Only successes are answered
  * here: a signature that does not verify, a wrong size, an unknown flag or hash go to the
- * Python path, which gives them their status. What needs a new key (encaps/decaps without
- * RETURN_SECRET: the secret becomes an AES key) is Python's too.
+ * Python path, which gives them their status (with the token taken here: wvds_srv_fast_charged).
+ * What needs a new key (encaps/decaps without RETURN_SECRET: the secret becomes an AES key)
+ * is Python's too.
  *
  * Deletion: every operation holds its key's read lock for its whole length and retire takes
  * the write lock, so once KEY_DELETE is answered no operation uses the key (crypto-erase holds

@@ -258,6 +258,11 @@ WVDS_SRV_API int wvds_srv_fast_grant_pkey(wvds_srv_fast *f, uint32_t key_id, wvd
  */
 WVDS_SRV_API void wvds_srv_fast_release(wvds_srv_fast *f, int slot);
 
+/* 1 if the fast path took the rate-limit token of the request it returned in `slot` (then could not answer
+ * it): the caller must not take another. Clears the mark; wvds_srv_fast_release clears it too.
+ */
+WVDS_SRV_API int wvds_srv_fast_charged(wvds_srv_fast *f, int slot);
+
 /* From now on every request goes to the caller. */
 WVDS_SRV_API void wvds_srv_fast_stop(wvds_srv_fast *f);
 

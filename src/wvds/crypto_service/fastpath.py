@@ -174,6 +174,10 @@ class FastSession:
         if _enabled:
             lib().wvds_srv_fast_grant_pkey(self.ptr, key_id, ops.ptr, usage)
 
+    def charged(self, slot: int) -> bool:
+        """The C fast path took this returned request's rate-limit token already (once per request)."""
+        return bool(lib().wvds_srv_fast_charged(self.ptr, slot))
+
     def release(self, slot: int) -> None:
         """The service is done with `slot` (call just before completing it): it may be taken again."""
         lib().wvds_srv_fast_release(self.ptr, slot)

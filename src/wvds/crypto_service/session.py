@@ -22,7 +22,8 @@ What a client cannot make the service do (docs/transport.md, "One request"):
 * queue more than its slot count in the worker pool, or fill the pool's queue: beyond
   either bound the serving thread answers the request itself, so the client waits;
 * get work done without tokens: the rate-limit token is taken when the request is taken,
-  before it is queued, from the bucket of the client's identity (CryptoService.bucket_for).
+  before it is queued, from the bucket of the client's identity (CryptoService.bucket_for) -
+  exactly one per request: one the C fast path took before it gave the request up counts.
 """
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ class Session:
                 if slot < 0:
                     break  # peer gone (or the service shut the socket down)
                 ctypes.memset(buf, 0, len(frame))  # requests may carry plaintext or key material
-                if not self.service.stopping.is_set() and not self.bucket.allow():  # before any work or queueing
+                charged = self.fast.charged(slot)  # the C fast path took its token, then left it to us
+                if not self.service.stopping.is_set() and not charged and not self.bucket.allow():  # before any work
                     self._complete(slot, pack_response(Status.RATE_LIMITED))
                     continue
                 # Byte 2 is the request type; only peeked here, dispatch validates everything.

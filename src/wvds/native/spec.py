@@ -268,6 +268,9 @@ SERVICE = (
     _fn(_S, "void wvds_srv_fast_release(wvds_srv_fast *f, int slot)",
         "The service is done with `slot` (call just before wvds_srv_complete): while held, a slot is never taken "
         "again, whatever the client writes into its state word."),
+    _fn(_S, "int wvds_srv_fast_charged(wvds_srv_fast *f, int slot)",
+        "1 if the fast path took the rate-limit token of the request it returned in `slot` (then could not answer "
+        "it): the caller must not take another. Clears the mark; wvds_srv_fast_release clears it too."),
     _fn(_S, "void wvds_srv_fast_stop(wvds_srv_fast *f)", "From now on every request goes to the caller."),
     _fn(_S, "void wvds_srv_fast_free(wvds_srv_fast *f)"),
 )
