@@ -578,8 +578,8 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
         return 0;
     bool ok = false;
     /* Count, then take the token: a request the bucket refuses has used up an invocation number
-     * (skipped, never reused: harmless); the other order would charge the bucket twice whenever
-     * the counter sends a request to Python for its reservation. */
+     * (skipped, never reused: harmless), and one the counter sends to Python for its reservation
+     * has taken no token here. */
     if ((!enc || wvds_srv_aes_key_count(k, f->limit) == WVDS_COUNT_OK) && take_token(f, slot)) {
         const uint8_t *body = req + WVDS_HEADER_SIZE + AES_FIXED;
         if (enc) {
