@@ -297,3 +297,44 @@ def test_rewriting_a_verify_request_while_it_is_served(make_service):
             t.join()
     with Client(svc.socket) as c:  # still serving, and the key still verifies
         assert c.mldsa_verify(key, b"A" * 100, sig) and not c.mldsa_verify(key, b"B" + b"A" * 99, sig)
+
+
+def test_rewriting_the_key_of_a_verify_while_it_is_served(make_service):
+    """C looks the grant up from its copy of the header, then copies the payload: a client flipping the key id
+    between its granted key and a key it may not verify with gets the verdict of one snapshot - never a
+    success with the key whose policy forbids it."""
+    svc = make_service()
+    with Client(svc.socket) as owner:
+        granted = owner.generate_key(Algorithm.ML_DSA_44).key_id
+        sign_only = owner.generate_key(Algorithm.ML_DSA_44, KeyUsage.SIGN).key_id
+        sig = owner.mldsa_sign(sign_only, b"A" * 100)
+        granted_sig = owner.mldsa_sign(granted, b"A" * 100)
+        assert status_of(owner.mldsa_verify, sign_only, b"A" * 100, sig) == Status.PERMISSION_DENIED
+    request = pack_request(RequestType.MLDSA_VERIFY,
+                           MldsaVerifyRequest(KeyRef(key_id=granted), b"A" * 100, sig).encode())
+    seen = {Status.SIGNATURE_INVALID: 0, Status.PERMISSION_DENIED: 0}
+    with RawClient(svc.socket) as raw:
+        grant = pack_request(RequestType.MLDSA_VERIFY,
+                             MldsaVerifyRequest(KeyRef(key_id=granted), b"A" * 100, granted_sig).encode())
+        assert parse_response(raw.roundtrip(grant))[0] == Status.SUCCESS  # granted now
+        stop = threading.Event()
+
+        def flipper():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                raw.write_request_area(0, 8 + 1, struct.pack("<I", granted if i & 1 else sign_only))  # KeyRef's id
+
+        t = threading.Thread(target=flipper)
+        t.start()
+        try:
+            for _ in range(300):
+                status, payload = parse_response(raw.roundtrip(request))
+                assert status in seen and payload == b"", status
+                seen[status] += 1
+        finally:
+            stop.set()
+            t.join()
+    with Client(svc.socket) as c:
+        assert c.mldsa_verify(granted, b"A" * 100, granted_sig)
+        assert status_of(c.mldsa_verify, sign_only, b"A" * 100, sig) == Status.PERMISSION_DENIED

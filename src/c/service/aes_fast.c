@@ -517,16 +517,24 @@ static int random_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t pa
 /* A public-key request (pkey_fast.c) on a granted key. It costs as much as an ML-DSA or ML-KEM
  * operation, so it is answered here only while no other request of the client waits: overlapping
  * ones go to the caller, which spreads them over its worker pool. The payload is copied out first. */
-static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type, uint32_t payload_len)
+/* prefix: the payload's first AES_FIXED bytes, copied with the header (every key reference lies in them). */
+static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type, const uint8_t *prefix,
+                       uint32_t payload_len)
 {
-    uint32_t key_id, need, n = 0;
+    uint32_t key_id, need, copied_id, copied_need, n = 0;
     if (wvds_srv_pending(shm, f->slot_count) > 0) /* (-1 without a serve call yet: nothing waits) */
         return 0;
-    memcpy(f->in, wvds_slot_request(shm, slot) + WVDS_HEADER_SIZE, payload_len);
-    if (!wvds_srv_pkey_request(type, f->in, payload_len, &key_id, &need))
+    if (!wvds_srv_pkey_request(type, prefix, payload_len, &key_id, &need))
         return 0;
-    wvds_srv_pkey *k = granted_pkey(f, key_id, need);
+    wvds_srv_pkey *k = granted_pkey(f, key_id, need); /* before the copy: an ungranted key costs none */
     if (!k || !wvds_srv_pkey_serves(k, type)) {
+        wvds_srv_pkey_release(k);
+        return 0;
+    }
+    /* From here only the copy is read; a client that rewrote the key reference meanwhile goes to Python. */
+    memcpy(f->in, wvds_slot_request(shm, slot) + WVDS_HEADER_SIZE, payload_len);
+    if (!wvds_srv_pkey_request(type, f->in, payload_len, &copied_id, &copied_need) || copied_id != key_id ||
+        copied_need != need) {
         wvds_srv_pkey_release(k);
         return 0;
     }
@@ -564,7 +572,7 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
     case WVDS_REQ_ECDSA_VERIFY:
     case WVDS_REQ_MLKEM_ENCAPS:
     case WVDS_REQ_MLKEM_DECAPS:
-        return pkey_answer(f, shm, slot, head[2], payload_len);
+        return pkey_answer(f, shm, slot, head[2], head + WVDS_HEADER_SIZE, payload_len);
     }
     uint32_t aad_len = (uint32_t)head[12] | (uint32_t)head[13] << 8;
     bool enc = head[2] == WVDS_REQ_AES_ENCRYPT;

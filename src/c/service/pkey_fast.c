@@ -104,6 +104,7 @@ void wvds_srv_pkey_release(wvds_srv_pkey *k)
     free(k);
 }
 
+/* Reads no more than the payload's first 6 bytes: pkey_answer looks the key up from the header's copy. */
 int wvds_srv_pkey_request(uint8_t type, const uint8_t *p, uint32_t len, uint32_t *key_id, uint32_t *need)
 {
     switch (type) {

@@ -75,6 +75,7 @@ class LiveKey:
         self.window_error: str | None = None  # the window could not be opened: AES operations refused
         self.epoch_unused = False  # a key created in this run: its record's epoch has not encrypted yet
         self.fast_key: FastKey | None = None  # its OpenSSL key in C for the fast path, once granted (KeyTable)
+        self.fast_refused = False  # C could not take it: the Python path serves it, and the warning is logged once
 
     @property
     def uses(self) -> int:
@@ -186,11 +187,12 @@ class KeyTable:
         with key._lock:
             if key.deleted or key.pkey is None:
                 return None
-            if key.fast_key is None:
+            if key.fast_key is None and not key.fast_refused:
                 private = key.engine.in_process and key.pkey.has_private
                 try:
                     key.fast_key = FastKey(key.pkey, private, REGISTRY[key.algorithm].default_digest)
                 except (RuntimeError, ossl.OsslError) as e:  # the request succeeded: only the C path is lost
+                    key.fast_refused = True
                     log.warning("key not handed to the C fast path", extra={"key_id": f"0x{key.key_id:08x}",
                                                                             "reason": str(e)})
             return key.fast_key
