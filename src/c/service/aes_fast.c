@@ -25,8 +25,9 @@
 struct wvds_srv_aes_key {
     _Atomic uint32_t refs;
     _Atomic uint64_t uses, reserved;
+    pthread_rwlock_t ops; /* read: one C operation, until its answer is out; write: retire, protect */
     pthread_mutex_t lock; /* key bytes against retire's wipe; the nonce stream */
-    atomic_bool usable;   /* has bytes and is not retired (set under lock, read anywhere) */
+    atomic_bool usable;   /* has bytes and is not retired (cleared first by retire, read anywhere) */
     uint8_t bytes[WVDS_AES_256_KEY_SIZE];
     /* Replay protection (replay.c): the decryption window, and this run's nonce stream, which
      * every encryption must then use: for a software key the provider's IV generator (fixed
@@ -47,6 +48,7 @@ wvds_srv_aes_key *wvds_srv_aes_key_new(const uint8_t *key32, uint64_t uses, uint
     atomic_init(&k->refs, 1);
     atomic_init(&k->uses, uses);
     atomic_init(&k->reserved, reserved);
+    pthread_rwlock_init(&k->ops, NULL);
     pthread_mutex_init(&k->lock, NULL);
     atomic_init(&k->usable, false);
     if (key32) {
@@ -90,30 +92,56 @@ static void key_unref(wvds_srv_aes_key *k)
         wvds_ossl.ctx_free(k->gen);
     wvds_srv_replay_close(k->replay);
     pthread_mutex_destroy(&k->lock);
+    pthread_rwlock_destroy(&k->ops);
     free(k);
+}
+
+/* A C operation on the key (an encryption or decryption, until its answer is published) holds `ops`
+ * to read, so once retire returns none uses the key any more - as KEY_DELETE promises, and as the
+ * Python path's KeyTable.using() does - and protect never swaps the window under a decryption.
+ * A key being retired is refused before the lock, so a steady stream of operations cannot starve
+ * retire (glibc's rwlock prefers readers). */
+static bool op_begin(wvds_srv_aes_key *k)
+{
+    if (!atomic_load(&k->usable))
+        return false;
+    pthread_rwlock_rdlock(&k->ops);
+    if (atomic_load(&k->usable))
+        return true;
+    pthread_rwlock_unlock(&k->ops);
+    return false;
+}
+
+static void op_end(wvds_srv_aes_key *k)
+{
+    pthread_rwlock_unlock(&k->ops);
 }
 
 void wvds_srv_aes_key_retire(wvds_srv_aes_key *k)
 {
     if (!k)
         return;
+    atomic_store(&k->usable, false); /* no new operation starts */
+    pthread_rwlock_wrlock(&k->ops);  /* and those under way have answered */
     pthread_mutex_lock(&k->lock);
-    atomic_store(&k->usable, false);
     explicit_bzero(k->bytes, sizeof k->bytes);
     if (k->gen) /* holds the key schedule */
         wvds_ossl.ctx_free(k->gen);
     k->gen = NULL;
     k->started = false;
     pthread_mutex_unlock(&k->lock);
+    pthread_rwlock_unlock(&k->ops);
 }
 
 void wvds_srv_aes_key_protect(wvds_srv_aes_key *k, wvds_srv_replay *replay)
 {
+    pthread_rwlock_wrlock(&k->ops);
     pthread_mutex_lock(&k->lock);
     wvds_srv_replay *old = k->replay;
     k->replay = replay;
     k->streamed = true;
     pthread_mutex_unlock(&k->lock);
+    pthread_rwlock_unlock(&k->ops);
     wvds_srv_replay_close(old);
 }
 
@@ -164,17 +192,28 @@ int wvds_srv_aes_key_next_nonce(wvds_srv_aes_key *k, uint8_t *nonce)
     return rc;
 }
 
-int wvds_srv_aes_key_replay_check(wvds_srv_aes_key *k, const uint8_t *nonce)
+/* With `ops` held (either way). */
+static int replay_check(wvds_srv_aes_key *k, const uint8_t *nonce)
 {
     return k->replay ? wvds_srv_replay_check(k->replay, nonce) : WVDS_REPLAY_FRESH;
 }
 
+int wvds_srv_aes_key_replay_check(wvds_srv_aes_key *k, const uint8_t *nonce)
+{
+    pthread_rwlock_rdlock(&k->ops); /* (not op_begin: the Python path checks a key in an HSM too) */
+    int r = replay_check(k, nonce);
+    pthread_rwlock_unlock(&k->ops);
+    return r;
+}
+
 int wvds_srv_aes_key_replay_floor(wvds_srv_aes_key *k, uint32_t epoch)
 {
-    if (!k->replay)
-        return -1;
-    wvds_srv_replay_raise_floor(k->replay, epoch);
-    return 0;
+    pthread_rwlock_rdlock(&k->ops);
+    int r = k->replay ? 0 : -1;
+    if (k->replay)
+        wvds_srv_replay_raise_floor(k->replay, epoch);
+    pthread_rwlock_unlock(&k->ops);
+    return r;
 }
 
 void wvds_srv_aes_key_release(wvds_srv_aes_key *k)
@@ -184,6 +223,10 @@ void wvds_srv_aes_key_release(wvds_srv_aes_key *k)
 }
 
 /* --- sessions --------------------------------------------------------------------------- */
+
+/* f->out: the largest response payload (a decryption's plaintext is at most MAX_PAYLOAD). */
+#define OUT_CAP (WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE)
+_Static_assert(OUT_CAP >= WVDS_MAX_PAYLOAD + WVDS_GCM_TAG_SIZE, "f->out holds a decryption's plaintext");
 
 #define GRANTS 32 /* keys a client uses at once through the fast path; more only means a Python detour */
 
@@ -202,7 +245,7 @@ struct wvds_srv_fast {
     unsigned next_victim;
     uint16_t slot_count; /* of the channel being served (wvds_srv_serve) */
     uint8_t *in;  /* a decryption's or public-key request's payload, copied out of the slot */
-    uint8_t *out; /* a decryption's plaintext until the tag has verified */
+    uint8_t *out; /* a decryption's plaintext until the tag has verified; a public-key answer until complete */
     /* Requests returned to the caller after the fast path took their rate-limit token (take_token). */
     _Atomic uint8_t charged[WVDS_SHM_MAX_SLOTS];
     /* Slots handed to the service and not yet released: the service's own record of what it is
@@ -216,7 +259,7 @@ wvds_srv_fast *wvds_srv_fast_new(wvds_srv_bucket *bucket, uint64_t limit)
     if (!f)
         return NULL;
     f->in = malloc(WVDS_MAX_PAYLOAD);
-    f->out = malloc(WVDS_MAX_PAYLOAD + WVDS_GCM_TAG_SIZE);
+    f->out = malloc(OUT_CAP);
     if (!f->in || !f->out) {
         free(f->in);
         free(f->out);
@@ -332,7 +375,7 @@ void wvds_srv_fast_free(wvds_srv_fast *f)
     }
     pthread_mutex_destroy(&f->lock);
     explicit_bzero(f->in, WVDS_MAX_PAYLOAD);
-    explicit_bzero(f->out, WVDS_MAX_PAYLOAD + WVDS_GCM_TAG_SIZE);
+    explicit_bzero(f->out, OUT_CAP);
     free(f->in);
     free(f->out);
     free(f);
@@ -411,7 +454,7 @@ static bool key_init(EVP_CIPHER_CTX *ctx, wvds_srv_aes_key *k, bool encrypt, con
     return ok;
 }
 
-/* One encryption with the key: nonce, ciphertext (pt_len bytes, may be where the plaintext
+/* One encryption with the key (op_begin held): nonce, ciphertext (pt_len bytes, may be where the plaintext
  * was read from only if they do not overlap partially) and tag. A replay-protected key
  * takes its nonce from this run's stream (none started yet: false, the caller goes to the
  * Python path, which starts it); any other key a fresh provider-generated random nonce.
@@ -454,9 +497,12 @@ static bool seal(wvds_srv_aes_key *k, const uint8_t *aad, int aad_len, const uin
 int wvds_srv_aes_key_seal(wvds_srv_aes_key *k, const uint8_t *aad, uint32_t aad_len, const uint8_t *pt,
                           uint32_t pt_len, uint8_t *nonce, uint8_t *ct, uint8_t *tag)
 {
-    if (!atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire) || aad_len > INT32_MAX || pt_len > INT32_MAX)
+    if (!atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire) || aad_len > INT32_MAX || pt_len > INT32_MAX ||
+        !op_begin(k))
         return -1;
-    return seal(k, aad, (int)aad_len, pt, (int)pt_len, nonce, ct, tag) ? 0 : -1;
+    bool ok = seal(k, aad, (int)aad_len, pt, (int)pt_len, nonce, ct, tag);
+    op_end(k);
+    return ok ? 0 : -1;
 }
 
 static bool encrypt(void *shm, unsigned slot, wvds_srv_aes_key *k, const uint8_t *aad, int aad_len,
@@ -465,12 +511,16 @@ static bool encrypt(void *shm, unsigned slot, wvds_srv_aes_key *k, const uint8_t
     /* The ciphertext goes straight to its place in the response: nonce || ciphertext || tag. */
     uint8_t *r = wvds_slot_response(shm, slot), *ct = r + WVDS_HEADER_SIZE + WVDS_GCM_NONCE_SIZE;
     uint8_t nonce[WVDS_GCM_NONCE_SIZE], tag[WVDS_GCM_TAG_SIZE];
-    if (!seal(k, aad, aad_len, pt, pt_len, nonce, ct, tag))
+    if (!op_begin(k))
         return false;
-    memcpy(r + WVDS_HEADER_SIZE, nonce, sizeof nonce);
-    memcpy(ct + pt_len, tag, sizeof tag);
-    publish(shm, slot, sizeof nonce + (size_t)pt_len + sizeof tag);
-    return true;
+    bool ok = seal(k, aad, aad_len, pt, pt_len, nonce, ct, tag);
+    if (ok) {
+        memcpy(r + WVDS_HEADER_SIZE, nonce, sizeof nonce);
+        memcpy(ct + pt_len, tag, sizeof tag);
+        publish(shm, slot, sizeof nonce + (size_t)pt_len + sizeof tag);
+    }
+    op_end(k);
+    return ok;
 }
 
 static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key *k, int aad_len, int sealed_len)
@@ -479,6 +529,8 @@ static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key
     int ct_len = sealed_len - (int)(WVDS_GCM_NONCE_SIZE + WVDS_GCM_TAG_SIZE);
     uint8_t tag[WVDS_GCM_TAG_SIZE];
     memcpy(tag, ct + ct_len, sizeof tag);
+    if (!op_begin(k))
+        return false;
     EVP_CIPHER_CTX *ctx = wvds_ossl.ctx_new();
     int a = 0, n = 0, m = 0;
     bool ok = ctx && key_init(ctx, k, false, nonce) &&
@@ -489,11 +541,12 @@ static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key
     wvds_ossl.ctx_free(ctx);
     /* Only an authenticated nonce enters the window (forgeries cannot move it); a replayed or
      * too old one goes to the Python path, which decrypts again and answers NONCE_REUSE. */
-    ok = ok && wvds_srv_aes_key_replay_check(k, nonce) == WVDS_REPLAY_FRESH;
+    ok = ok && replay_check(k, nonce) == WVDS_REPLAY_FRESH;
     if (ok) { /* released only once authenticated */
         memcpy(wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE, f->out, (size_t)ct_len);
         publish(shm, slot, (size_t)ct_len);
     }
+    op_end(k);
     explicit_bzero(f->out, (size_t)ct_len);
     return ok;
 }
@@ -521,7 +574,7 @@ static int random_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t pa
 static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type, const uint8_t *prefix,
                        uint32_t payload_len)
 {
-    uint32_t key_id, need, copied_id, copied_need, n = 0;
+    uint32_t key_id, need, copied_id, n = 0;
     if (wvds_srv_pending(shm, f->slot_count) > 0) /* (-1 without a serve call yet: nothing waits) */
         return 0;
     if (!wvds_srv_pkey_request(type, prefix, payload_len, &key_id, &need))
@@ -533,19 +586,21 @@ static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type,
     }
     /* From here only the copy is read; a client that rewrote the key reference meanwhile goes to Python. */
     memcpy(f->in, wvds_slot_request(shm, slot) + WVDS_HEADER_SIZE, payload_len);
-    if (!wvds_srv_pkey_request(type, f->in, payload_len, &copied_id, &copied_need) || copied_id != key_id ||
-        copied_need != need) {
+    if (!wvds_srv_pkey_request(type, f->in, payload_len, &copied_id, &need) || copied_id != key_id) {
         wvds_srv_pkey_release(k);
         return 0;
     }
     /* The token is taken before the work (else a client out of tokens would get it done and only
-     * its answer refused); a failure after it goes to Python without taking another. */
-    int ok = take_token(f, slot) &&
-             wvds_srv_pkey_run(k, type, f->in, payload_len, wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE,
-                               WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE, &n);
+     * its answer refused); a failure after it goes to Python without taking another. The answer is
+     * made in f->out, never in the client's memory (pkey_fast.c says why), and wiped there after. */
+    int ok = take_token(f, slot) && wvds_srv_pkey_run(k, type, f->in, payload_len, f->out, OUT_CAP, &n);
     wvds_srv_pkey_release(k);
-    if (ok)
+    if (ok) {
+        memcpy(wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE, f->out, n);
         publish(shm, slot, n);
+    }
+    bool verify = type == WVDS_REQ_MLDSA_VERIFY || type == WVDS_REQ_SLHDSA_VERIFY || type == WVDS_REQ_ECDSA_VERIFY;
+    explicit_bzero(f->out, ok ? n : verify ? 0 : OUT_CAP); /* a failed one may have left part of a secret */
     return ok;
 }
 

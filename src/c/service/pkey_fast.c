@@ -4,8 +4,11 @@
  * answered here and docs/transport.md ("Fast path") for why.
  *
  * The session (aes_fast.c) copies the whole payload out of shared memory before anything here
- * reads it, and writes the answer straight into the response area: a signature or a secret is
- * the client's anyway, and it is published only once complete. Only successes are answered
+ * reads it, and has the answer written to a private buffer, copied to the response area once
+ * complete: OpenSSL reads back what it has written of an SLH-DSA signature (R, FORS, each
+ * layer's WOTS+ signature feed the next step), so a client rewriting its response area while
+ * the service signs would make one WOTS+ key sign two different roots - the "grafting trees"
+ * fault attack, which forges signatures. Only successes are answered
  * here: a signature that does not verify, a wrong size, an unknown flag or hash go to the
  * Python path, which gives them their status (with the token taken here: wvds_srv_fast_charged).
  * What needs a new key (encaps/decaps without RETURN_SECRET: the secret becomes an AES key)
@@ -25,7 +28,8 @@
 
 struct wvds_srv_pkey {
     _Atomic uint32_t refs;
-    pthread_rwlock_t lock;
+    pthread_rwlock_t lock; /* read: one operation; write: retire */
+    atomic_bool retiring;  /* set before retire waits for the lock: no new operation starts */
     EVP_PKEY *pkey;        /* NULL once retired */
     EVP_SIGNATURE *sig;    /* pure ML-DSA / SLH-DSA: the fetched algorithm (the service's) */
     uint32_t kind, size;   /* WVDS_PKEY_*; signature or ciphertext size (wvds_srv_pkey_new) */
@@ -68,6 +72,7 @@ wvds_srv_pkey *wvds_srv_pkey_new(void *pkey, void *signature, uint32_t kind, uin
     }
     atomic_init(&k->refs, 1);
     pthread_rwlock_init(&k->lock, NULL);
+    atomic_init(&k->retiring, false);
     k->pkey = pkey, k->sig = signature, k->kind = kind, k->size = size, k->digest = digest;
     k->private_ops = private_ops;
     atomic_init(&k->uses, 0);
@@ -88,6 +93,7 @@ void wvds_srv_pkey_retire(wvds_srv_pkey *k)
 {
     if (!k)
         return;
+    atomic_store(&k->retiring, true); /* glibc's rwlock prefers readers: stop them coming */
     pthread_rwlock_wrlock(&k->lock);
     if (k->pkey)
         wvds_ossl.pkey_free(k->pkey);
@@ -104,7 +110,6 @@ void wvds_srv_pkey_release(wvds_srv_pkey *k)
     free(k);
 }
 
-/* Reads no more than the payload's first 6 bytes: pkey_answer looks the key up from the header's copy. */
 int wvds_srv_pkey_request(uint8_t type, const uint8_t *p, uint32_t len, uint32_t *key_id, uint32_t *need)
 {
     switch (type) {
@@ -327,6 +332,8 @@ int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *p, uint32_t
                       uint32_t *out_len)
 {
     bool ok = false;
+    if (atomic_load(&k->retiring))
+        return 0;
     pthread_rwlock_rdlock(&k->lock);
     if (!k->pkey || !atomic_load_explicit(&wvds_ossl_ready, memory_order_acquire) || !wvds_srv_pkey_serves(k, type))
         goto out;

@@ -54,15 +54,16 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
 
 /* pkey_fast.c: the public-key requests the fast path may answer. */
 
-/* Whether a request of `type` with this payload (already copied out of shared memory) is one the
- * fast path answers for a granted key: 1 with the key id it names and the usage bits it needs,
- * else 0 (a wrong form, an inline key, a request that creates a key: the caller's). */
+/* Whether a request of `type` with this payload (a private copy: the header's or the whole payload's; read
+ * no further than its first 6 bytes) is one the fast path answers for a granted key: 1 with the key id it
+ * names and the usage bits it needs, else 0 (a wrong form, an inline key, a request that creates a key). */
 int wvds_srv_pkey_request(uint8_t type, const uint8_t *payload, uint32_t len, uint32_t *key_id, uint32_t *need);
 /* Whether k's kind (and private half) can serve a request of `type` at all: checked before the
  * request takes a token, so a request sent on to Python for that is not charged twice. */
 int wvds_srv_pkey_serves(const wvds_srv_pkey *k, uint8_t type);
-/* Performs it with k and writes the response payload into out (room for cap bytes): 1 with
- * *out_len set if it succeeded, else 0 (not verified, wrong kind or size, an OpenSSL error). */
+/* Performs it with k and writes the response payload into out (room for cap bytes; memory only the
+ * service can write: OpenSSL reads back part of what it writes): 1 with *out_len set if it succeeded,
+ * else 0 (not verified, wrong kind or size, an OpenSSL error, a key being retired). */
 int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *payload, uint32_t len, uint8_t *out,
                       uint32_t cap, uint32_t *out_len);
 void wvds_srv_pkey_ref(wvds_srv_pkey *k);

@@ -8,15 +8,20 @@
  * bucket, stop, retired keys), every answer is right (checked with EVP independently), the
  * nonce is never repeated, a refused request leaves the slot untouched, and random frames
  * never crash it; RANDOM only for exactly a u32 length of at most MAX_PAYLOAD, within the
- * bucket, with fresh bytes. Prints PASS. */
+ * bucket, with fresh bytes; OpenSSL never writes a public-key answer into the client's memory
+ * (it reads back what it wrote of an SLH-DSA signature); retiring an AES key waits for the
+ * decryption under way. Prints PASS. */
+#define _GNU_SOURCE /* usleep */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "service_internal.h"
@@ -25,6 +30,47 @@ static const uint8_t KEY[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 1
                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 #define KEY_ID 0x1234567u
 static void *shm;
+static size_t shm_bytes;
+
+/* The output buffers the fast path hands OpenSSL's signing and KEM calls (through wvds_srv_ossl): none may
+ * lie in shared memory, which the client can rewrite while OpenSSL reads it back. */
+static int outputs_seen, outputs_in_shm;
+static void note_output(const void *out)
+{
+    if (!out)
+        return;
+    outputs_seen++;
+    outputs_in_shm += (const uint8_t *)out >= (const uint8_t *)shm && (const uint8_t *)out < (const uint8_t *)shm + shm_bytes;
+}
+static int sign_seen(EVP_PKEY_CTX *c, unsigned char *sig, size_t *n, const unsigned char *tbs, size_t len)
+{
+    note_output(sig);
+    return EVP_PKEY_sign(c, sig, n, tbs, len);
+}
+static int digest_sign_seen(EVP_MD_CTX *c, unsigned char *sig, size_t *n, const unsigned char *tbs, size_t len)
+{
+    note_output(sig);
+    return EVP_DigestSign(c, sig, n, tbs, len);
+}
+static int encapsulate_seen(EVP_PKEY_CTX *c, unsigned char *ct, size_t *ct_len, unsigned char *ss, size_t *ss_len)
+{
+    note_output(ct), note_output(ss);
+    return EVP_PKEY_encapsulate(c, ct, ct_len, ss, ss_len);
+}
+static int decapsulate_seen(EVP_PKEY_CTX *c, unsigned char *ss, size_t *ss_len, const unsigned char *ct, size_t n)
+{
+    note_output(ss);
+    return EVP_PKEY_decapsulate(c, ss, ss_len, ct, n);
+}
+
+/* A decryption that lingers in its last step while `slow_final` is set (the retire test). */
+static _Atomic int slow_final;
+static int decrypt_final_slow(EVP_CIPHER_CTX *c, unsigned char *out, int *n)
+{
+    if (atomic_load(&slow_final))
+        usleep(200 * 1000);
+    return EVP_DecryptFinal_ex(c, out, n);
+}
 
 /* Writes an AES frame into slot 0's request area and marks the slot BUSY; returns req_len. */
 static uint32_t build(uint8_t type, uint32_t key_id, const uint8_t *aad, uint16_t aad_len, const uint8_t *data,
@@ -355,6 +401,48 @@ static void public_key_requests(wvds_srv_fast *f)
     EVP_SIGNATURE_free(alg);
 }
 
+struct decryption {
+    wvds_srv_fast *f;
+    uint32_t req_len;
+    int answered;
+};
+
+static void *decrypt_in_thread(void *arg)
+{
+    struct decryption *d = arg;
+    d->answered = wvds_srv_fast_answer(d->f, shm, 0, d->req_len);
+    return NULL;
+}
+
+/* KEY_DELETE's promise on the C path: once retire returns, no operation with the key is under way - a
+ * decryption that started before has published its answer (it holds the key until then). */
+static void retire_waits_for_a_decryption(wvds_srv_fast *f, const uint8_t *aad, const uint8_t *data)
+{
+    static uint8_t sealed[200];
+    size_t n = 0;
+    const uint8_t *a = NULL;
+    const uint32_t ID = 0x777;
+    wvds_srv_aes_key *k = wvds_srv_aes_key_new(KEY, 0, 1u << 30);
+    CHECK(k && wvds_srv_fast_grant(f, ID, k, WVDS_USAGE_ENCRYPT | WVDS_USAGE_DECRYPT) == 0 &&
+              offer(f, WVDS_REQ_AES_ENCRYPT, ID, aad, 6, data, 100) == 1 && (a = answer(&n)) && n == 128,
+          "sealed for the retire test");
+    if (a)
+        memcpy(sealed, a, 128);
+    struct decryption d = {f, build(WVDS_REQ_AES_DECRYPT, ID, aad, 6, sealed, 128), 0};
+    pthread_t t;
+    atomic_store(&slow_final, 1);
+    CHECK(pthread_create(&t, NULL, decrypt_in_thread, &d) == 0, "thread");
+    usleep(50 * 1000); /* the decryption is in its last step now */
+    wvds_srv_aes_key_retire(k);
+    wvds_slot_header *h = wvds_slot_at(shm, 0);
+    CHECK(atomic_load(&h->state) == WVDS_SLOT_DONE, "retire returned while a decryption was under way");
+    pthread_join(t, NULL);
+    atomic_store(&slow_final, 0);
+    CHECK(d.answered == 1 && (a = answer(&n)) && n == 100 && memcmp(a, data, 100) == 0, "the decryption's answer");
+    CHECK(offer(f, WVDS_REQ_AES_DECRYPT, ID, aad, 6, sealed, 128) == 0, "none after the retire");
+    wvds_srv_aes_key_release(k);
+}
+
 int main(void)
 {
     EVP_CIPHER *gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
@@ -366,7 +454,7 @@ int main(void)
                          (void *)EVP_EncryptFinal_ex,
                          (void *)EVP_DecryptInit_ex2,
                          (void *)EVP_DecryptUpdate,
-                         (void *)EVP_DecryptFinal_ex,
+                         (void *)decrypt_final_slow,
                          (void *)EVP_CIPHER_CTX_ctrl,
                          (void *)EVP_CIPHER_CTX_get_params,
                          (void *)RAND_bytes_ex,
@@ -381,15 +469,15 @@ int main(void)
                          (void *)EVP_DigestVerifyInit_ex,
                          (void *)EVP_DigestVerify,
                          (void *)EVP_PKEY_encapsulate_init,
-                         (void *)EVP_PKEY_encapsulate,
+                         (void *)encapsulate_seen,
                          (void *)EVP_PKEY_decapsulate_init,
-                         (void *)EVP_PKEY_decapsulate,
+                         (void *)decapsulate_seen,
                          (void *)EVP_PKEY_sign_message_init,
                          (void *)EVP_PKEY_sign_init_ex,
-                         (void *)EVP_PKEY_sign,
+                         (void *)sign_seen,
                          (void *)EVP_DigestSignInit_ex,
-                         (void *)EVP_DigestSign};
-    size_t size = wvds_srv_shm_size(1);
+                         (void *)digest_sign_seen};
+    size_t size = shm_bytes = wvds_srv_shm_size(1);
     shm = aligned_alloc(4096, size);
     wvds_srv_init_control(shm, 1, 1);
     wvds_srv_bucket *open = wvds_srv_bucket_new(0, 1, 0);
@@ -552,6 +640,9 @@ int main(void)
           "a retired key granted again is still refused");
 
     public_key_requests(f);
+    CHECK(outputs_seen > 10 && outputs_in_shm == 0, "OpenSSL wrote %d of %d public-key answers into shared memory",
+          outputs_in_shm, outputs_seen);
+    retire_waits_for_a_decryption(f, aad, data);
 
     wvds_srv_fast_free(f);
     wvds_srv_fast_free(limited);
