@@ -552,17 +552,18 @@ static bool decrypt(wvds_srv_fast *f, void *shm, unsigned slot, wvds_srv_aes_key
 }
 
 /* RANDOM: `n` bytes from the DRBG the Python path uses (the default library context, fips=yes),
- * written straight into the response area: they are the client's anyway. Only a well-formed
- * request (exactly a u32 length, at most MAX_PAYLOAD) within the rate limit is answered here;
- * a bad one, a refused token or a DRBG failure goes to Python for its status. */
+ * made in f->out and then copied to the response area: the CTR-DRBG zeroes its output buffer
+ * and encrypts it in place, and OpenSSL never works in memory the client can write. Only a
+ * well-formed request (exactly a u32 length, at most MAX_PAYLOAD) within the rate limit is
+ * answered here; a bad one, a refused token or a DRBG failure goes to Python for its status. */
 static int random_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t payload_len, uint32_t n)
 {
-    if (payload_len != RANDOM_FIXED || n > WVDS_MAX_PAYLOAD || n > WVDS_SLOT_RESP_AREA - WVDS_HEADER_SIZE ||
-        !take_token(f, slot))
+    if (payload_len != RANDOM_FIXED || n > WVDS_MAX_PAYLOAD || n > OUT_CAP || !take_token(f, slot))
         return 0;
-    uint8_t *r = wvds_slot_response(shm, slot);
-    if (n > 0 && wvds_ossl.rand_bytes(NULL, r + WVDS_HEADER_SIZE, n, 0) <= 0)
+    if (n > 0 && wvds_ossl.rand_bytes(NULL, f->out, n, 0) <= 0)
         return 0;
+    memcpy(wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE, f->out, n);
+    explicit_bzero(f->out, n); /* the client's secret, perhaps (a key it makes) */
     publish(shm, slot, n);
     return 1;
 }

@@ -8,8 +8,8 @@
  * bucket, stop, retired keys), every answer is right (checked with EVP independently), the
  * nonce is never repeated, a refused request leaves the slot untouched, and random frames
  * never crash it; RANDOM only for exactly a u32 length of at most MAX_PAYLOAD, within the
- * bucket, with fresh bytes; OpenSSL never writes a public-key answer into the client's memory
- * (it reads back what it wrote of an SLH-DSA signature); retiring an AES key waits for the
+ * bucket, with fresh bytes; OpenSSL never writes an answer (signature, KEM, random) into the
+ * client's memory (it reads back what it wrote of an SLH-DSA signature); retiring an AES key waits for the
  * decryption under way. Prints PASS. */
 #define _GNU_SOURCE /* usleep */
 #include <openssl/core_names.h>
@@ -32,15 +32,21 @@ static const uint8_t KEY[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 1
 static void *shm;
 static size_t shm_bytes;
 
-/* The output buffers the fast path hands OpenSSL's signing and KEM calls (through wvds_srv_ossl): none may
- * lie in shared memory, which the client can rewrite while OpenSSL reads it back. */
+/* The output buffers the fast path hands OpenSSL's signing, KEM and DRBG calls (through wvds_srv_ossl): none
+ * may lie in shared memory, which the client can rewrite while OpenSSL reads it back. */
 static int outputs_seen, outputs_in_shm;
 static void note_output(const void *out)
 {
     if (!out)
         return;
     outputs_seen++;
-    outputs_in_shm += (const uint8_t *)out >= (const uint8_t *)shm && (const uint8_t *)out < (const uint8_t *)shm + shm_bytes;
+    const uint8_t *o = out, *m = shm;
+    outputs_in_shm += o >= m && o < m + shm_bytes;
+}
+static int rand_seen(OSSL_LIB_CTX *c, unsigned char *out, size_t n, unsigned int strength)
+{
+    note_output(out);
+    return RAND_bytes_ex(c, out, n, strength);
 }
 static int sign_seen(EVP_PKEY_CTX *c, unsigned char *sig, size_t *n, const unsigned char *tbs, size_t len)
 {
@@ -457,7 +463,7 @@ int main(void)
                          (void *)decrypt_final_slow,
                          (void *)EVP_CIPHER_CTX_ctrl,
                          (void *)EVP_CIPHER_CTX_get_params,
-                         (void *)RAND_bytes_ex,
+                         (void *)rand_seen,
                          (void *)EVP_PKEY_free,
                          (void *)EVP_PKEY_CTX_new_from_pkey,
                          (void *)EVP_PKEY_CTX_free,
@@ -640,7 +646,7 @@ int main(void)
           "a retired key granted again is still refused");
 
     public_key_requests(f);
-    CHECK(outputs_seen > 10 && outputs_in_shm == 0, "OpenSSL wrote %d of %d public-key answers into shared memory",
+    CHECK(outputs_seen > 10 && outputs_in_shm == 0, "OpenSSL wrote %d of %d answers into shared memory",
           outputs_in_shm, outputs_seen);
     retire_waits_for_a_decryption(f, aad, data);
 
