@@ -43,6 +43,17 @@ def test_auth_value_is_required_and_checked(tb):
         assert len(c.list_keys()) == 1
 
 
+def test_an_auth_value_for_a_store_sealed_without_one_is_refused_before_the_tpm(tb):
+    """Sent to the TPM, a wrong auth value would count towards its dictionary-attack lockout."""
+    svc = tb.service()
+    with svc, Client(svc.socket) as c:
+        c.generate_key(Algorithm.ML_DSA_44)
+    start_fails(tb.service(extra_env={"WVDS_TEST_TPM_AUTH": "some-auth"}, auth_env="WVDS_TEST_TPM_AUTH"),
+                "the KEK of this store is sealed without an auth value")
+    with svc, Client(svc.socket) as c:
+        assert len(c.list_keys()) == 1
+
+
 def test_pcr_binding(tb, swtpm):
     svc = tb.service(pcrs=[16])
     with svc, Client(svc.socket) as c:
@@ -79,7 +90,7 @@ def test_ecdsa_p256_keys_live_and_sign_in_the_tpm(tb):
             c.export_key(created.key_id, KeyFormat.RAW)
         assert e.value.status == Status.PERMISSION_DENIED
     pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), created.public_key)
-    long_data = bytes(range(256)) * 20  # > 1024 bytes: hashed with a TPM hash sequence
+    long_data = bytes(range(256)) * 240  # 60 KiB: hashed in the FIPS provider, one TPM command signs
     with svc, Client(svc.socket) as c:
         assert c.status()["keystore"]["native_keys"] == 1
         assert c.export_public(created.key_id).public_key == created.public_key

@@ -75,11 +75,17 @@ class TpmKeyStore(EncryptedDirectoryStore):
             self.ctx = esys.Esys(self.tcti)
         except TpmError as e:
             raise KeyStoreError(f"keystore.tcti: no TPM reachable through {self.tcti!r} ({e})") from None
+        try:
+            self._make_primary()
+        except BaseException:  # a half-made connection (an unreadable owner auth file, ...) is not kept
+            self._disconnect()
+            raise
+
+    def _make_primary(self) -> None:
         if self._owner_auth_source:
             field = "owner_auth_file" if self._owner_auth_source[0] == "file" else "owner_auth_env"
             owner_auth = read_secret(self._owner_auth_source, "owner hierarchy auth", field)
             if len(owner_auth) > wire.MAX_AUTH:
-                self._disconnect()
                 raise KeyStoreError(f"keystore.{field}: the owner hierarchy auth value may be at most "
                                     f"{wire.MAX_AUTH} bytes")
             self.ctx.set_auth(wire.TR_RH_OWNER, owner_auth)
@@ -87,7 +93,6 @@ class TpmKeyStore(EncryptedDirectoryStore):
         try:
             self.primary = self.ctx.create_primary(wire.ecc_template(curve, wire.STORAGE_PRIMARY, symmetric))
         except TpmError as e:
-            self._disconnect()
             raise KeyStoreError(f"keystore: the TPM refused to create the storage primary key under the owner "
                                 f"hierarchy: {_explain(e, 'owner hierarchy auth (owner_auth_file/owner_auth_env)')}"
                                 ) from None
@@ -114,12 +119,14 @@ class TpmKeyStore(EncryptedDirectoryStore):
         is dead and the storage primary key is gone from the TPM: connect again (the primary is
         re-created from the same template, so it is the same key) and retry once. A TPM that is
         still unreachable raises KeyStoreError; a TPM error raises TpmError."""
-        if self.ctx is None:
+        if self.ctx is None or self.primary is None:
             self._connect()
         try:
             return fn()
         except TpmError as e:
-            log.warning("TPM command failed; reconnecting once", extra={"tcti": self.tcti, "reason": str(e)})
+            if not _link_broken(e):
+                raise  # the command's own error (a bad parameter, a policy): the same again on a new link
+            log.warning("TPM link lost; reconnecting once", extra={"tcti": self.tcti, "reason": str(e)})
             self._disconnect()
         self._connect()
         return fn()
@@ -209,6 +216,11 @@ class TpmKeyStore(EncryptedDirectoryStore):
         if section.get("auth") and not self._auth_source:
             raise KeyStoreError("keystore.auth_file: the KEK of this store is sealed with an auth value: "
                                 "configure auth_file or auth_env")
+        # Refused before the TPM sees it: an auth value the object does not have counts towards the TPM's
+        # dictionary-attack lockout, which a restart loop would reach (and then lock out other users' keys too).
+        if not section.get("auth") and self._auth_source:
+            raise KeyStoreError("keystore.auth_file: the KEK of this store is sealed without an auth value: "
+                                "remove auth_file/auth_env (or re-provision the store with one)")
         auth = self._auth()
         recorded = section.get("primary_name")
         with self._tpm_lock:
@@ -270,6 +282,13 @@ class TpmKeyStore(EncryptedDirectoryStore):
         if getattr(self, "_tpm_lock", None) is not None:
             with self._tpm_lock:
                 self._disconnect()
+
+
+def _link_broken(e: TpmError) -> bool:
+    """The link, not the command, failed: an error of the TSS layers (TCTI, ESAPI: the socket or device went
+    away), or a TPM that was reset (INITIALIZE) or no longer holds our objects (HANDLE, REFERENCE_H0..H6)."""
+    return (e.rc >> 16 != 0 or e.error in (wire.RC_INITIALIZE, wire.RC_HANDLE)
+            or wire.RC_REFERENCE_H0 <= e.rc <= wire.RC_REFERENCE_H0 + 6)
 
 
 def _explain(e: TpmError, auth_what: str = "auth value") -> str:

@@ -24,14 +24,13 @@ from wvds.ossl.kem import mlkem_decapsulate, mlkem_encapsulate
 from wvds.ossl.keys import (ALGORITHMS, PKey, generate_key, key_from_private, key_from_public, key_from_seed,
                             public_key_der)
 from wvds.ossl.rand import random_bytes
-from wvds.ossl.signatures import (ecdsa_sign, ecdsa_verify, mldsa_sign, mldsa_verify, signature_algorithm, slhdsa_sign,
-                                  slhdsa_verify)
+from wvds.ossl.signatures import (ecdsa_digest, ecdsa_sign, ecdsa_verify, mldsa_sign, mldsa_verify,
+                                  signature_algorithm, slhdsa_sign, slhdsa_verify)
 
 __all__ = [
     "OsslError", "AuthenticationError", "InvalidInputError", "FipsInfo", "load", "random_bytes",
-    "aes_gcm_encrypt", "aes_gcm_decrypt", "fast_path_entry_points", "hkdf_sha256", "pbkdf2_sha256", "ALGORITHMS", "PKey",
-    "generate_key",
-    "key_from_seed", "key_from_private", "key_from_public", "public_key_der", "mldsa_sign", "mldsa_verify",
-    "slhdsa_sign", "slhdsa_verify", "signature_algorithm", "ecdsa_sign", "ecdsa_verify", "mlkem_encapsulate",
-    "mlkem_decapsulate",
+    "aes_gcm_encrypt", "aes_gcm_decrypt", "fast_path_entry_points", "hkdf_sha256", "pbkdf2_sha256",
+    "ALGORITHMS", "PKey", "generate_key", "key_from_seed", "key_from_private", "key_from_public", "public_key_der",
+    "mldsa_sign", "mldsa_verify", "slhdsa_sign", "slhdsa_verify", "signature_algorithm",
+    "ecdsa_digest", "ecdsa_sign", "ecdsa_verify", "mlkem_encapsulate", "mlkem_decapsulate",
 ]

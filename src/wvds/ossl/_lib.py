@@ -140,6 +140,7 @@ PROTOTYPES: dict[str, tuple] = {
     "EVP_DigestVerifyInit_ex": (I, [P, PP, B, P, B, P, P]),
     "EVP_DigestSign": (I, [P, P, PS, B, S]),
     "EVP_DigestVerify": (I, [P, B, S, B, S]),
+    "EVP_Q_digest": (I, [P, B, B, B, S, P, PS]),
     # KEM
     "EVP_PKEY_encapsulate_init": (I, [P, P]),
     "EVP_PKEY_encapsulate": (I, [P, P, PS, P, PS]),

@@ -153,6 +153,15 @@ def ecdsa_verify(key: PKey, data: bytes, signature: bytes, digest: str = "SHA256
             lib.EVP_MD_CTX_free(mctx)
 
 
+def ecdsa_digest(data: bytes, digest: str = "SHA256") -> bytes:
+    """The digest an ECDSA signature over data signs (SHA-256/384/512 in the FIPS provider): what a signer
+    that takes a digest (a TPM key) is given."""
+    mdname, data = _digest_input(digest, data, False)
+    out, size = ctypes.create_string_buffer(64), c_size_t(0)
+    _lib.check(_lib.ready().EVP_Q_digest(None, mdname.encode(), None, data, len(data), out, byref(size)), "digest")
+    return out.raw[:size.value]
+
+
 def _context_params(context: bytes) -> Params:
     """Keep the returned Params referenced while C uses `.ref`: it owns what the array points to."""
     p = Params()

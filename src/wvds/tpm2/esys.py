@@ -24,7 +24,7 @@ os.environ.setdefault("TSS2_LOG", "all+NONE")  # tpm2-tss would print its own wa
 
 LIBRARIES = {"esys": "libtss2-esys.so.0", "tctildr": "libtss2-tctildr.so.0", "mu": "libtss2-mu.so.0",
              "rc": "libtss2-rc.so.0"}
-STRUCT_ROOM = 4096  # bytes: more than sizeof of every structure passed (TPM2B_MAX_BUFFER, the largest, is 1026)
+STRUCT_ROOM = 4096  # bytes: more than sizeof of every structure passed (TPM2B_PRIVATE, the largest, is 1552)
 
 R, TR, P = c_uint32, c_uint32, c_void_p  # TSS2_RC, ESYS_TR, any pointer
 PTR, PP = POINTER(c_uint32), POINTER(c_void_p)
@@ -49,14 +49,10 @@ PROTOTYPES = {
     "Esys_PolicyPCR": ("esys", (P, TR, *_SH, P, P)),
     "Esys_PolicyAuthValue": ("esys", (P, TR, *_SH)),
     "Esys_PolicyGetDigest": ("esys", (P, TR, *_SH, PP)),
-    "Esys_Hash": ("esys", (P, *_SH, P, c_uint16, TR, PP, PP)),
-    "Esys_HashSequenceStart": ("esys", (P, *_SH, P, c_uint16, PTR)),
-    "Esys_SequenceUpdate": ("esys", (P, TR, *_SH, P)),
-    "Esys_SequenceComplete": ("esys", (P, TR, *_SH, P, TR, PP, PP)),
     "Esys_Sign": ("esys", (P, TR, *_SH, P, P, P, PP)),
 }
 UNMARSHALLED = ("TPM2B_PUBLIC", "TPM2B_PRIVATE", "TPM2B_SENSITIVE_CREATE", "TPM2B_DATA", "TPML_PCR_SELECTION",
-                "TPMT_SYM_DEF", "TPM2B_DIGEST", "TPM2B_AUTH", "TPM2B_MAX_BUFFER", "TPMT_SIG_SCHEME",
+                "TPMT_SYM_DEF", "TPM2B_DIGEST", "TPM2B_AUTH", "TPMT_SIG_SCHEME",
                 "TPMT_TK_HASHCHECK")
 MARSHALLED = ("TPM2B_PUBLIC", "TPM2B_PRIVATE", "TPM2B_NAME", "TPM2B_DIGEST", "TPM2B_SENSITIVE_DATA",
               "TPMT_SIGNATURE")
@@ -240,7 +236,12 @@ class Esys:
                                      info.buf, pcrs.buf, byref(private), byref(public), None, None, None), "Create")
         finally:
             sens.clear()
-        return _take("TPM2B_PRIVATE", private), _take("TPM2B_PUBLIC", public)
+        try:
+            made = _take("TPM2B_PRIVATE", private)
+        except BaseException:
+            lib().Esys_Free(public)
+            raise
+        return made, _take("TPM2B_PUBLIC", public)
 
     def load(self, parent: int, private: bytes, public: bytes) -> int:
         priv, pub, handle = _In("TPM2B_PRIVATE", private), _In("TPM2B_PUBLIC", public), c_uint32()
@@ -256,30 +257,7 @@ class Esys:
         marshalled[:] = bytes(len(marshalled))
         return secret
 
-    # -- hashing and signing -----------------------------------------------------
-    def hash(self, data: bytes, alg: str, hierarchy: int = wire.TR_RH_OWNER) -> bytes:
-        buf, out = _In("TPM2B_MAX_BUFFER", wire.tpm2b(data)), c_void_p()
-        _check(lib().Esys_Hash(self._ctx, wire.TR_NONE, wire.TR_NONE, wire.TR_NONE, buf.buf, wire.ALG[alg],
-                               hierarchy, byref(out), None), "Hash")
-        return wire.tpm2b_content(_take("TPM2B_DIGEST", out))
-
-    def hash_sequence_start(self, alg: str) -> int:
-        auth, handle = _In("TPM2B_AUTH", wire.tpm2b(b"")), c_uint32()
-        _check(lib().Esys_HashSequenceStart(self._ctx, wire.TR_NONE, wire.TR_NONE, wire.TR_NONE, auth.buf,
-                                            wire.ALG[alg], byref(handle)), "HashSequenceStart")
-        return handle.value
-
-    def sequence_update(self, sequence: int, data: bytes) -> None:
-        buf = _In("TPM2B_MAX_BUFFER", wire.tpm2b(data))
-        _check(lib().Esys_SequenceUpdate(self._ctx, sequence, wire.TR_PASSWORD, wire.TR_NONE, wire.TR_NONE, buf.buf),
-               "SequenceUpdate")
-
-    def sequence_complete(self, sequence: int, data: bytes, hierarchy: int = wire.TR_RH_OWNER) -> bytes:
-        buf, out = _In("TPM2B_MAX_BUFFER", wire.tpm2b(data)), c_void_p()
-        _check(lib().Esys_SequenceComplete(self._ctx, sequence, wire.TR_PASSWORD, wire.TR_NONE, wire.TR_NONE,
-                                           buf.buf, hierarchy, byref(out), None), "SequenceComplete")
-        return wire.tpm2b_content(_take("TPM2B_DIGEST", out))
-
+    # -- signing ------------------------------------------------------------------
     def sign(self, key: int, digest: bytes, scheme: bytes, validation: bytes) -> bytes:
         """The marshalled TPMT_SIGNATURE."""
         d, s, v = _In("TPM2B_DIGEST", wire.tpm2b(digest)), _In("TPMT_SIG_SCHEME", scheme), \

@@ -4,10 +4,12 @@
 The key is created under the storage primary (FIXEDTPM, SENSITIVEDATAORIGIN:
 the TPM generates it and it can never leave). The record keeps only the
 TPM-wrapped public/private blobs, sealed in its key file like any other key.
-Signing loads the key, hashes in the TPM (TPM2_Hash or a hash sequence for
-long data), signs with TPM2_Sign and flushes the key again: a TPM without a
-resource manager holds only a few objects at a time. The TPM connection, its
-lock and its reconnection belong to the key store (TpmKeyStore.run).
+Signing hashes in the FIPS provider (the key is not restricted, so the TPM signs
+any digest, and hashing in the TPM would cost a command per KiB under the TPM
+lock), loads the key, signs with TPM2_Sign and flushes the key again: a TPM
+without a resource manager holds only a few objects at a time. The TPM
+connection, its lock and its reconnection belong to the key store
+(TpmKeyStore.run).
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from wvds.protocol.constants import Algorithm, KeyFormat
 from wvds.tpm2 import wire
 from wvds.tpm2.esys import TpmError
 
-MAX_HASH_CHUNK = 1024  # MAX_DIGEST_BUFFER of TPM 2.0 implementations
 _BLOBS = struct.Struct("<H")  # material = len(public) u16 || public || private
+P256_SIZE = 32  # bytes of r and of s at most (the only curve keys are made for here)
 
 
 @dataclass(frozen=True)
@@ -70,32 +72,23 @@ class TpmEngine(ElementEngine):
             raise KeyStoreError("malformed TPM key blob") from None
 
     def ecdsa_sign(self, key, data: bytes, digest: str, prehashed: bool) -> bytes:
+        value = data if prehashed else ossl.ecdsa_digest(data, digest)
         try:
-            r, s = wire.ecdsa_signature(self.store.run(lambda: self._sign(key.handle, data, digest, prehashed)))
+            r, s = wire.ecdsa_signature(self.store.run(lambda: self._sign(key.handle, value, digest)))
         except (TpmError, wire.WireError, KeyStoreError) as e:  # a TPM error, or no TPM reachable right now
             raise ossl.OsslError(f"ECDSA in the TPM failed: {e}") from None
+        if not (0 < len(r) <= P256_SIZE and 0 < len(s) <= P256_SIZE):  # what came back over the TPM bus
+            raise ossl.OsslError(f"ECDSA in the TPM failed: r/s of {len(r)}/{len(s)} bytes for P-256")
         return _der_signature(r, s)
 
-    def _sign(self, handle: TpmEcKey, data: bytes, digest: str, prehashed: bool) -> bytes:
+    def _sign(self, handle: TpmEcKey, value: bytes, digest: str) -> bytes:
         """Under the TPM lock. Uses the store's current ESAPI context and primary: a reconnect changes them."""
         ctx = self.store.ctx
-        value = data if prehashed else _tpm_hash(ctx, data, digest)
         loaded = ctx.load(self.store.primary, handle.private, handle.public)
         try:
             return ctx.sign(loaded, value, wire.ecdsa_scheme(digest), wire.null_hashcheck())
         finally:
             ctx.flush(loaded)
-
-
-def _tpm_hash(ctx, data: bytes, digest: str) -> bytes:
-    if len(data) <= MAX_HASH_CHUNK:
-        return ctx.hash(data, digest)
-    seq = ctx.hash_sequence_start(digest)
-    ctx.set_auth(seq, b"")
-    for i in range(0, len(data) - MAX_HASH_CHUNK, MAX_HASH_CHUNK):
-        ctx.sequence_update(seq, data[i:i + MAX_HASH_CHUNK])
-    rest = len(data) - (len(data) - 1) % MAX_HASH_CHUNK - 1
-    return ctx.sequence_complete(seq, data[rest:])
 
 
 def _der_int(value: bytes) -> bytes:
