@@ -641,10 +641,11 @@ int wvds_srv_fast_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint32_t re
     if (!k)
         return 0;
     bool ok = false;
-    /* Count, then take the token: a request the bucket refuses has used up an invocation number
-     * (skipped, never reused: harmless), and one the counter sends to Python for its reservation
-     * has taken no token here. */
-    if ((!enc || wvds_srv_aes_key_count(k, f->limit) == WVDS_COUNT_OK) && take_token(f, slot)) {
+    /* The token first, then the count: a request the bucket refuses must not use up an invocation
+     * (a client out of tokens could otherwise burn a shared key's 2^32 at the speed of its round
+     * trips), and one the counter sends to Python (a reservation to persist, the limit) has paid
+     * its token here (wvds_srv_fast_charged). */
+    if (take_token(f, slot) && (!enc || wvds_srv_aes_key_count(k, f->limit) == WVDS_COUNT_OK)) {
         const uint8_t *body = req + WVDS_HEADER_SIZE + AES_FIXED;
         if (enc) {
             ok = encrypt(shm, slot, k, body, (int)aad_len, body + aad_len, (int)data_len);

@@ -216,6 +216,9 @@ class CryptoService:
         if self.stopping.is_set():
             return
         self.stopping.set()
+        with self._sessions_lock:  # C answers nothing more: from now on every request gets SHUTTING_DOWN
+            for s in self.sessions:
+                s.fast.stop()
         log.info("crypto_service stopping")
         if self.listener is not None:
             try:

@@ -611,6 +611,11 @@ int main(void)
         answered += offer(rated, WVDS_REQ_AES_ENCRYPT, KEY_ID, aad, 6, data, 10);
     CHECK(answered == 3 && !wvds_srv_bucket_allow(tight), "bucket: %d answered", answered);
     CHECK(offer_random(rated, 16, 4) == 0, "RANDOM takes a token too");
+    uint64_t uses_before = wvds_srv_aes_key_uses(key);
+    for (int i = 0; i < 1000; i++)
+        answered += offer(rated, WVDS_REQ_AES_ENCRYPT, KEY_ID, aad, 6, data, 10);
+    unsigned long long burnt = wvds_srv_aes_key_uses(key) - uses_before;
+    CHECK(answered == 3 && burnt == 0, "encryptions refused a token used up %llu invocations", burnt);
 
     /* random frames with the granted key id: nothing crashes, every answer is right */
     srand(7);
