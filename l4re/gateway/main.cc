@@ -335,6 +335,11 @@ public:
                 return;
             }
             size_t len = get_u32(inbox, 4);
+            if (len > WVDS_MAX_RESPONSE_PAYLOAD) { /* else we would wait for (and keep) whatever arrives */
+                printf("wvds-gateway: FAILED: a response of %zu bytes from the VM\n", len);
+                active = false;
+                return;
+            }
             if (inbox.size() < WVDS_HEADER_SIZE + len)
                 return; /* the rest arrives with a later notification */
             Bytes payload(inbox.begin() + WVDS_HEADER_SIZE, inbox.begin() + WVDS_HEADER_SIZE + len);

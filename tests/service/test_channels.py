@@ -9,6 +9,7 @@ import os
 import random
 import select
 import struct
+import threading
 import time
 import tty
 
@@ -223,6 +224,46 @@ def test_peer_gone_and_stop(programs, fips_env, tmp_path):
         assert svc.stop() == 0
         assert time.monotonic() - started < 10
     assert "channel closed by its peer" in svc.log() and "channel not open" in svc.log()
+
+
+def test_a_noisy_peer_neither_holds_the_shutdown_up_nor_fills_the_log(programs, fips_env, tmp_path):
+    """A peer that keeps sending garbage: the channel thread sees the stop while it drops the noise (it used to
+    run on past stop()'s 5 s join), and framing errors are logged at most every 10 s (STATUS counts them all)."""
+    p = Peer(timeout=30 if programs.target.native else 240)
+    stop = threading.Event()
+
+    def noise():
+        rng = random.Random(5)
+        while not stop.is_set():
+            try:
+                p.send(rng.randbytes(64))
+            except OSError:
+                return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=noise)
+    try:
+        with ServiceProcess(HOST, fips_env, tmp_path, channel_config(tmp_path, p.path), programs=programs) as svc:
+            from wvds.client import Client
+            with Client(svc.socket, timeout_ms=240_000) as c:
+                wait_open(c, timeout=240)
+                t.start()
+                deadline = time.monotonic() + 60
+                while wait_open(c, timeout=0)["framing_errors"] < 3 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert wait_open(c, timeout=0)["framing_errors"] >= 3
+            started = time.monotonic()
+            assert svc.stop() == 0
+            stopped_in = time.monotonic() - started
+        if programs.target.native:
+            assert stopped_in < 4, f"stopped in {stopped_in:.1f} s"
+        refused = [ln for ln in svc.log().splitlines() if "channel frame refused" in ln]
+        assert 1 <= len(refused) <= 2, refused
+    finally:
+        stop.set()
+        if t.is_alive():
+            t.join()
+        p.close()
 
 
 def test_a_port_without_its_other_end_is_logged_once(programs, fips_env, tmp_path):

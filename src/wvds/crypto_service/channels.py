@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from wvds.crypto_service import dispatch
 from wvds.crypto_service.config import ChannelSpec
@@ -30,6 +31,7 @@ from wvds.transport.stream_port import FramingError, PortClosed, StreamPort
 
 log = logging.getLogger("wvds.channel")
 REOPEN_S = 1.0
+WARN_EVERY_S = 10.0  # framing errors are logged at most this often (STATUS counts every one)
 
 
 class PortChannel:
@@ -40,6 +42,7 @@ class PortChannel:
         self.bucket = service.bucket_for(self.peer)
         self._counts = {"requests": 0, "framing_errors": 0, "opened": 0}
         self._state = "closed"
+        self._warned = -WARN_EVERY_S  # when the last framing error was logged (time.monotonic())
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"channel-{spec.name}", daemon=True)
 
@@ -108,10 +111,16 @@ class PortChannel:
                 frame = port.next_frame(stopping.is_set)
             except FramingError as e:
                 self._set(framing_errors=1)
-                dropped = port.resync()  # first: the peer's next frame, sent after our answer, is kept
-                port.write_all(pack_response(e.status))
-                log.warning("channel frame refused", extra={"channel": self.spec.name, "status": e.status.name,
-                                                            "reason": str(e), "dropped_bytes": dropped})
+                dropped = port.resync(stopping.is_set)  # first: the peer's next frame, sent after our answer, is kept
+                port.write_all(pack_response(e.status), stopping.is_set)
+                now = time.monotonic()
+                if now - self._warned >= WARN_EVERY_S:  # a noisy peer must not fill the log
+                    self._warned = now
+                    log.warning("channel frame refused", extra={"channel": self.spec.name, "status": e.status.name,
+                                                                "reason": str(e), "dropped_bytes": dropped,
+                                                                "framing_errors": self._counts["framing_errors"]})
+                if stopping.is_set():
+                    return
                 continue
             if frame is None:
                 return  # the service is stopping
@@ -122,6 +131,6 @@ class PortChannel:
             finally:
                 frame[:] = bytes(len(frame))  # requests may carry plaintext or key material
             self._set(requests=1)
-            port.write_all(response)
+            port.write_all(response, stopping.is_set)
             if stop:
                 return

@@ -49,6 +49,9 @@ class StreamPort:
         try:
             if os.isatty(fd):  # a tty's line discipline would translate and echo bytes
                 tty.setraw(fd, termios.TCSANOW)
+        except termios.error as e:  # (not an OSError): the caller retries the port as for any OSError
+            os.close(fd)
+            raise OSError(e.args[0], f"cannot make the tty raw: {e.args[-1]}") from None
         except BaseException:
             os.close(fd)
             raise
@@ -90,7 +93,8 @@ class StreamPort:
         while pos < len(into):
             left = deadline - time.monotonic()
             if left <= 0 or not self._wait(select.POLLIN, left):
-                raise FramingError(Status.INVALID_PAYLOAD,
+                # docs/protocol.md: shorter than a header is INVALID_HEADER, a payload cut short INVALID_PAYLOAD
+                raise FramingError(Status.INVALID_HEADER if pos < HEADER_SIZE else Status.INVALID_PAYLOAD,
                                    f"frame incomplete: {pos} of {len(into)} bytes within {FRAME_S:g} s")
             chunk = self._read(len(into) - pos)
             view[pos:pos + len(chunk)] = chunk
@@ -113,21 +117,28 @@ class StreamPort:
         self._read_exact(frame, HEADER_SIZE, time.monotonic() + FRAME_S)
         return frame
 
-    def resync(self, limit_s: float = 10.0) -> int:
-        """Drop bytes until the port has been quiet for QUIET_S (at most limit_s); how many were dropped."""
+    def resync(self, stopping: Callable[[], bool], limit_s: float = 10.0) -> int:
+        """Drop bytes until the port has been quiet for QUIET_S (at most limit_s, or until `stopping()`); how
+        many were dropped."""
         dropped, deadline = 0, time.monotonic() + limit_s
-        while time.monotonic() < deadline and self._wait(select.POLLIN, QUIET_S):
+        while time.monotonic() < deadline and not stopping() and self._wait(select.POLLIN, QUIET_S):
             dropped += len(self._read(65536))
         return dropped
 
     # -- writing -----------------------------------------------------------
-    def write_all(self, data: bytes) -> None:
+    def write_all(self, data: bytes, stopping: Callable[[], bool]) -> None:
+        """All of data, or PortClosed: the peer gone, taking nothing for WRITE_S, or the service stopping while
+        it waits (checked every POLL_MS: a peer that reads nothing cannot hold the shutdown up)."""
         view = memoryview(data)  # (not in a tuple assignment: Nuitka 2.x fails to compile memoryview() there)
         deadline = time.monotonic() + WRITE_S
         while view:
             left = deadline - time.monotonic()
-            if left <= 0 or not self._wait(select.POLLOUT, left):
+            if left <= 0:
                 raise PortClosed(f"the peer took no response for {WRITE_S:g} s")
+            if not self._wait(select.POLLOUT, min(left, POLL_MS / 1000)):
+                if stopping():
+                    raise PortClosed("the service is stopping")
+                continue
             try:
                 view = view[os.write(self.fd, view):]
             except BlockingIOError:
