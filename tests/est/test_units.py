@@ -317,3 +317,52 @@ def test_bodies_with_a_c_string_terminator(suffix):
     text = base64.b64encode(der)
     body = b"\r\n".join(text[i:i + 64] for i in range(0, len(text), 64)).rstrip(b"=") + suffix
     assert pkcs7.decode_body(body, "t") == der
+
+
+def test_a_huge_www_authenticate_header_costs_no_time():
+    """The challenge parser is quadratic in a value's length, and a 401 can come before the server is
+    authenticated (bootstrap): values over 2 KiB, and headers past the 8th, are not parsed."""
+    import time
+    from wvds.est_service import digest
+    started = time.monotonic()
+    assert digest.describe(["Digest " + "a" * 65536] * 100) == "no WWW-Authenticate challenge"
+    assert time.monotonic() - started < 1
+    assert digest.challenges(["x"] * 8 + ['Digest realm="late"']) == [("x", {})] * 8
+
+
+def test_path_search_through_ca_certificates_that_issue_each_other_is_bounded(monkeypatch):
+    """A hostile server's CA certificates, one name and one key, each verifying under every other: the
+    search gives up after a budget of signature checks instead of trying every ordering (it took minutes)."""
+    import time
+    from wvds.est_service import chain
+    from wvds.est_service.errors import ValidationError
+    from wvds.est_service.x509 import Cert
+    key = ec.generate_private_key(ec.SECP256R1())
+    evil = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Evil")])
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def make(serial: int, subject: x509.Name, ca: bool) -> Cert:
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(evil).public_key(
+            key.public_key() if ca else ec.generate_private_key(ec.SECP256R1()).public_key())
+            .serial_number(serial).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        return Cert(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+
+    leaf = make(1, x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "device")]), False)
+    pool = [make(100 + i, evil, True) for i in range(12)]
+    anchor = Cert(_cert().public_bytes(serialization.Encoding.DER))
+    monkeypatch.setattr(chain, "cert_signed_by", lambda cert, issuer: True)  # as if every signature verified
+    started = time.monotonic()
+    with pytest.raises(ValidationError):
+        chain.validate(leaf, pool, [anchor], now)
+    assert time.monotonic() - started < 2
+    with pytest.raises(ValidationError, match="at most"):
+        chain.validate(leaf, [make(200 + i, evil, True) for i in range(chain.MAX_POOL + 1)], [anchor], now)
+
+
+def test_two_certificates_may_not_share_a_key_label(tmp_path):
+    base = _base(tmp_path, key_label="shared")
+    base["certificates"].append({"name": "other", "subject": {"CN": "y"}, "key_label": "shared"})
+    with pytest.raises(ConfigError, match="key_label 'shared' is used by more than one certificate"):
+        config.parse(base)

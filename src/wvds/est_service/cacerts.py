@@ -115,11 +115,16 @@ class TrustStore:
                         continue
                     validated.append(c)
                     progress = True
-            for c in certs:  # NewWithNew: self-signed, vouched for by a validated cert with the same subject and key
+            # NewWithNew (RFC 4210 4.4): a self-signed root, vouched for by its NewWithOld - the same name and key,
+            # self-issued, signed directly by a current anchor's (old) key. Only the anchor's key holder can make
+            # that: an intermediate's key holder cannot promote its own certificate to an anchor this way.
+            for c in certs:
                 if c in anchors or c in new_anchors or not c.is_ca or not c.self_issued:
                     continue
-                vouched = [v for v in validated if v != c and v.subject == c.subject
-                           and v.public_key.spki_der == c.public_key.spki_der]
+                vouched = [v for v in validated if v != c and v.subject == c.subject and v.self_issued
+                           and v.public_key.spki_der == c.public_key.spki_der
+                           and any(a.subject == v.issuer and a.public_key.spki_der != v.public_key.spki_der
+                                   and chain.cert_signed_by(v, a) for a in anchors)]
                 if vouched and c.valid_at(when, self.skew_s) and chain.cert_signed_by(c, c):
                     new_anchors.append(c)
                     if c not in validated:

@@ -25,6 +25,12 @@ from wvds.est_service.errors import ValidationError
 from wvds.est_service.x509 import Cert, PublicKey
 
 MAX_DEPTH = 8
+# A hostile server can send CA certificates that all issue each other (same name, same key): the search
+# below would try every ordering. It stops after this many signature checks, considers at most MAX_POOL
+# distinct certificates, never puts a key on a path twice, and keeps at most MAX_REASONS reasons.
+MAX_SIGNATURE_CHECKS = 64
+MAX_POOL = 32
+MAX_REASONS = 16
 UNDERSTOOD_EXTENSIONS = {
     "2.5.29.19", "2.5.29.15", "2.5.29.37", "2.5.29.17", "2.5.29.14", "2.5.29.35", "2.5.29.32", "2.5.29.31",
     "1.3.6.1.5.5.7.1.1", "2.5.29.18",
@@ -90,7 +96,10 @@ def validate(leaf: Cert, pool: list[Cert], anchors: list[Cert], when: dt.datetim
     if not anchors:
         raise ValidationError("no trust anchor configured")
     reasons: list[str] = []
-    found = _extend([leaf], pool, anchors, when, skew_s, reasons)
+    distinct = list({c.asn1.dump(): c for c in pool}.values())
+    if len(distinct) > MAX_POOL:
+        raise ValidationError(f"{len(distinct)} CA certificates offered for one path (at most {MAX_POOL})")
+    found = _extend([leaf], distinct, anchors, when, skew_s, _Reasons(reasons))
     if found is None:
         why = "; ".join(dict.fromkeys(reasons)) or "no issuer found"
         raise ValidationError(f"{leaf.subject_text!r} does not chain to a trust anchor: {why}")
@@ -126,7 +135,30 @@ def _check_issuer(issuer: Cert, below: int, reasons: list[str]) -> bool:
     return True
 
 
-def _extend(path: list[Cert], pool: list[Cert], anchors: list[Cert], when, skew_s, reasons) -> list[Cert] | None:
+class _Reasons(list):
+    """Why paths failed (at most MAX_REASONS kept), and the search's budget of signature checks."""
+
+    def __init__(self, out: list[str]):
+        super().__init__()
+        self.out, self.checks = out, 0
+
+    def append(self, reason: str) -> None:
+        if len(self.out) < MAX_REASONS:
+            self.out.append(reason)
+
+    def __bool__(self) -> bool:
+        return bool(self.out)
+
+    def signed_by(self, cert: Cert, issuer: Cert) -> bool:
+        self.checks += 1
+        if self.checks > MAX_SIGNATURE_CHECKS:
+            raise ValidationError(f"{cert.subject_text!r}: no path within {MAX_SIGNATURE_CHECKS} signature checks "
+                                  "(the CA certificates offered issue each other in circles)")
+        return cert_signed_by(cert, issuer)
+
+
+def _extend(path: list[Cert], pool: list[Cert], anchors: list[Cert], when, skew_s, reasons: _Reasons
+            ) -> list[Cert] | None:
     cert = path[-1]
     if not _check_cert(cert, when, skew_s, reasons):
         return None
@@ -138,18 +170,19 @@ def _extend(path: list[Cert], pool: list[Cert], anchors: list[Cert], when, skew_
             continue
         if not _check_issuer(anchor, below, reasons):
             continue
-        if cert_signed_by(cert, anchor):
+        if reasons.signed_by(cert, anchor):
             return path + [anchor]
         reasons.append(f"signature of {cert.subject_text!r} does not verify with anchor {anchor.subject_text!r}")
     if len(path) >= MAX_DEPTH:
         reasons.append("path too long")
         return None
+    keys_on_path = {c.public_key.spki_der for c in path[1:]}
     for issuer in pool:
-        if issuer in path or not _could_issue(issuer, cert):
+        if issuer in path or not _could_issue(issuer, cert) or issuer.public_key.spki_der in keys_on_path:
             continue
         if not _check_issuer(issuer, below, reasons):
             continue
-        if not cert_signed_by(cert, issuer):
+        if not reasons.signed_by(cert, issuer):
             reasons.append(f"signature of {cert.subject_text!r} does not verify with {issuer.subject_text!r}")
             continue
         found = _extend(path + [issuer], pool, anchors, when, skew_s, reasons)

@@ -360,6 +360,10 @@ def parse(doc: Any, path: str = "<config>") -> Config:
     names = [c.name for c in certs]
     for n in sorted({n for n in names if names.count(n) > 1}):
         errors.append(f"certificates: name {n!r} is used more than once")
+    labels = [c.key_label for c in certs]  # a certificate retires the keys with its label that it does not use
+    for n in sorted({n for n in labels if labels.count(n) > 1}):
+        errors.append(f"certificates: key_label {n!r} is used by more than one certificate (each would retire "
+                      "the other's key)")
     log = top.sub("log")
     level = log.get("level", str, "info", lambda v: v in ("debug", "info", "warning", "error"),
                     "must be one of debug, info, warning, error")

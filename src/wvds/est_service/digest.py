@@ -13,6 +13,11 @@ import os
 import re
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?')
+# The parsing below is quadratic in a header's length (a regex retried at each position); a real
+# challenge is well under 1 KiB, and the header may come before the server is authenticated (the
+# bootstrap /cacerts fetch): longer values and more than MAX_CHALLENGE_HEADERS are not parsed.
+MAX_CHALLENGE_CHARS = 2048
+MAX_CHALLENGE_HEADERS = 8
 
 
 class DigestError(Exception):
@@ -22,7 +27,9 @@ class DigestError(Exception):
 def challenges(header_values: list[str]) -> list[tuple[str, dict[str, str]]]:
     """(scheme, parameters) of every WWW-Authenticate challenge, scheme lower-case."""
     out = []
-    for value in header_values:
+    for value in header_values[:MAX_CHALLENGE_HEADERS]:
+        if len(value) > MAX_CHALLENGE_CHARS:
+            continue
         # Several challenges may share one header: split before each "<scheme> <param>=" run.
         for part in re.split(r",\s*(?=[A-Za-z][A-Za-z0-9_-]*\s+[A-Za-z0-9_-]+\s*=)", value):
             scheme, _, rest = part.strip().partition(" ")

@@ -299,8 +299,8 @@ def retry_after(value: str | None, now: dt.datetime) -> float | None:
     if value is None:
         return None
     v = value.strip()
-    if v.isdigit():
-        return float(int(v))
+    if v.isascii() and v.isdigit():  # ("²".isdigit() is true; int() refuses it)
+        return float(v) if len(v) <= 12 else float("inf")  # (the caller clamps)
     try:
         when = email.utils.parsedate_to_datetime(v)
     except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a year past datetime's range

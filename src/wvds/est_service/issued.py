@@ -58,7 +58,11 @@ def differences(csr_info, leaf: Cert) -> list[str]:
 
 def unfit(leaf: Cert, client_auth: bool) -> str | None:
     """Why the certificate cannot serve the device, or None. client_auth: it must do TLS client auth."""
+    if leaf.is_ca:  # a device key must not issue certificates, whatever the CSR attributes asked for
+        return "it is a CA certificate (basicConstraints cA)"
     ku = leaf.key_usage
+    if ku is not None and "key_cert_sign" in ku:
+        return "its keyUsage allows signing certificates (keyCertSign)"
     if ku is not None and "digital_signature" not in ku:
         return f"its keyUsage ({', '.join(sorted(ku))}) does not allow digital signatures"
     eku = leaf.asn1.extended_key_usage_value

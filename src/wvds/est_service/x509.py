@@ -154,7 +154,10 @@ class Cert:
         return self.asn1.authority_key_identifier
 
     def valid_at(self, when: dt.datetime, skew_s: float = 0) -> bool:
-        return self.not_before - dt.timedelta(seconds=skew_s) <= when <= self.not_after
+        try:
+            return self.not_before - dt.timedelta(seconds=skew_s) <= when <= self.not_after
+        except (TypeError, ValueError, OverflowError):  # year 0000 (asn1crypto's extended_datetime): never valid
+            return False
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Cert) and other.der == self.der
