@@ -45,7 +45,7 @@ def frames_of(data: bytes) -> tuple[list[bytes], int, bool]:
             except FramingError:
                 errors += 1
                 try:
-                    port.resync()
+                    port.resync(lambda: False)  # drops to the end of the data (PortClosed)
                 except PortClosed:
                     return frames, errors, True
                 continue
