@@ -600,8 +600,8 @@ static int pkey_answer(wvds_srv_fast *f, void *shm, unsigned slot, uint8_t type,
         memcpy(wvds_slot_response(shm, slot) + WVDS_HEADER_SIZE, f->out, n);
         publish(shm, slot, n);
     }
-    bool verify = type == WVDS_REQ_MLDSA_VERIFY || type == WVDS_REQ_SLHDSA_VERIFY || type == WVDS_REQ_ECDSA_VERIFY;
-    explicit_bzero(f->out, ok ? n : verify ? 0 : OUT_CAP); /* a failed one may have left part of a secret */
+    if (ok)
+        explicit_bzero(f->out, n); /* (a failed operation wiped what it may have written: wvds_srv_pkey_run) */
     return ok;
 }
 

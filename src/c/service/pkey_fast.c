@@ -331,7 +331,7 @@ int wvds_srv_pkey_serves(const wvds_srv_pkey *k, uint8_t type)
 int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *p, uint32_t len, uint8_t *out, uint32_t cap,
                       uint32_t *out_len)
 {
-    bool ok = false;
+    bool ok = false, wrote = false;
     if (atomic_load(&k->retiring))
         return 0;
     pthread_rwlock_rdlock(&k->lock);
@@ -340,10 +340,10 @@ int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *p, uint32_t
     switch (type) {
     case WVDS_REQ_MLDSA_SIGN:
     case WVDS_REQ_SLHDSA_SIGN:
-        ok = sign_pure(k, p + 4, len - 4, out, cap, out_len);
+        ok = sign_pure(k, p + 4, len - 4, out, cap, out_len), wrote = true;
         break;
     case WVDS_REQ_ECDSA_SIGN:
-        ok = sign_ecdsa(k, p + 4, len - 4, out, cap, out_len);
+        ok = sign_ecdsa(k, p + 4, len - 4, out, cap, out_len), wrote = true;
         break;
     case WVDS_REQ_MLDSA_VERIFY:
     case WVDS_REQ_SLHDSA_VERIFY:
@@ -355,14 +355,16 @@ int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *p, uint32_t
         *out_len = 0;
         break;
     case WVDS_REQ_MLKEM_ENCAPS:
-        ok = encapsulate(k, out, cap, out_len);
+        ok = encapsulate(k, out, cap, out_len), wrote = true;
         break;
     case WVDS_REQ_MLKEM_DECAPS:
-        ok = decapsulate(k, p + DECAPS_FIXED, len - DECAPS_FIXED, out, cap, out_len);
+        ok = decapsulate(k, p + DECAPS_FIXED, len - DECAPS_FIXED, out, cap, out_len), wrote = true;
         break;
     }
 out:
     pthread_rwlock_unlock(&k->lock);
+    if (!ok && wrote)
+        explicit_bzero(out, cap); /* a failed operation may have left part of a secret */
     if (ok && (type == WVDS_REQ_MLDSA_SIGN || type == WVDS_REQ_SLHDSA_SIGN || type == WVDS_REQ_ECDSA_SIGN))
         atomic_fetch_add(&k->uses, 1);
     return ok;

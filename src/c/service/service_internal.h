@@ -63,7 +63,8 @@ int wvds_srv_pkey_request(uint8_t type, const uint8_t *payload, uint32_t len, ui
 int wvds_srv_pkey_serves(const wvds_srv_pkey *k, uint8_t type);
 /* Performs it with k and writes the response payload into out (room for cap bytes; memory only the
  * service can write: OpenSSL reads back part of what it writes): 1 with *out_len set if it succeeded,
- * else 0 (not verified, wrong kind or size, an OpenSSL error, a key being retired). */
+ * else 0 (not verified, wrong kind or size, an OpenSSL error, a key being retired), out wiped if the
+ * operation could have written to it. */
 int wvds_srv_pkey_run(wvds_srv_pkey *k, uint8_t type, const uint8_t *payload, uint32_t len, uint8_t *out,
                       uint32_t cap, uint32_t *out_len);
 void wvds_srv_pkey_ref(wvds_srv_pkey *k);

@@ -96,7 +96,7 @@ def validate(leaf: Cert, pool: list[Cert], anchors: list[Cert], when: dt.datetim
     if not anchors:
         raise ValidationError("no trust anchor configured")
     reasons: list[str] = []
-    distinct = list({c.asn1.dump(): c for c in pool}.values())
+    distinct = list(dict.fromkeys(pool))  # (a Cert is equal to, and hashes as, its DER)
     if len(distinct) > MAX_POOL:
         raise ValidationError(f"{len(distinct)} CA certificates offered for one path (at most {MAX_POOL})")
     found = _extend([leaf], distinct, anchors, when, skew_s, _Reasons(reasons))
@@ -135,11 +135,10 @@ def _check_issuer(issuer: Cert, below: int, reasons: list[str]) -> bool:
     return True
 
 
-class _Reasons(list):
-    """Why paths failed (at most MAX_REASONS kept), and the search's budget of signature checks."""
+class _Reasons:
+    """Why paths failed (into `out`, at most MAX_REASONS kept), and the search's budget of signature checks."""
 
     def __init__(self, out: list[str]):
-        super().__init__()
         self.out, self.checks = out, 0
 
     def append(self, reason: str) -> None:

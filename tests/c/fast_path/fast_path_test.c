@@ -69,12 +69,15 @@ static int decapsulate_seen(EVP_PKEY_CTX *c, unsigned char *ss, size_t *ss_len, 
     return EVP_PKEY_decapsulate(c, ss, ss_len, ct, n);
 }
 
-/* A decryption that lingers in its last step while `slow_final` is set (the retire test). */
-static _Atomic int slow_final;
+/* A decryption that lingers in its last step while `slow_final` is set (the retire test); `in_final` says
+ * it got there. */
+static _Atomic int slow_final, in_final;
 static int decrypt_final_slow(EVP_CIPHER_CTX *c, unsigned char *out, int *n)
 {
-    if (atomic_load(&slow_final))
+    if (atomic_load(&slow_final)) {
+        atomic_store(&in_final, 1);
         usleep(200 * 1000);
+    }
     return EVP_DecryptFinal_ex(c, out, n);
 }
 
@@ -438,7 +441,8 @@ static void retire_waits_for_a_decryption(wvds_srv_fast *f, const uint8_t *aad, 
     pthread_t t;
     atomic_store(&slow_final, 1);
     CHECK(pthread_create(&t, NULL, decrypt_in_thread, &d) == 0, "thread");
-    usleep(50 * 1000); /* the decryption is in its last step now */
+    while (!atomic_load(&in_final)) /* the decryption is in its last step, holding the key */
+        usleep(1000);
     wvds_srv_aes_key_retire(k);
     wvds_slot_header *h = wvds_slot_at(shm, 0);
     CHECK(atomic_load(&h->state) == WVDS_SLOT_DONE, "retire returned while a decryption was under way");
